@@ -1,0 +1,1 @@
+"""The ``corebpf`` command line. Each subcommand lives in its own module."""
