@@ -26,8 +26,9 @@ bench: setup
 fuzz: setup
 	$(PY) -m pytest -q tests/fuzz --fuzz-budget=100000
 
+# The kernel-touching tests under Debian's 6.1 and 6.12 kernels in qemu (fentry, LSM, kprobes).
 test-kernels: setup
-	$(PY) -m corebpf.testing.vmrun --kernels 6.1,6.12 -- $(PY) -m pytest -q -m "kernel" tests
+	$(PY) -m corebpf.testing.vmrun --kernels 6.1,6.12 -- $(abspath $(PY)) -m pytest -q -p no:cacheprovider -m kernel tests
 
 clean:
 	rm -rf $(VENV) build dist tests/.build src/*.egg-info
