@@ -24,7 +24,7 @@ bench: setup
 	$(PY) bench/run_all.py
 
 fuzz: setup
-	$(PY) -m pytest -q tests/fuzz --fuzz-budget=100000
+	$(PY) -m corebpf.testing.fuzz --cases 100000
 
 # The kernel-touching tests under Debian's 6.1 and 6.12 kernels in qemu (fentry, LSM, kprobes).
 test-kernels: setup

@@ -352,7 +352,11 @@ def format_insn(ins: Instruction,
     # JMP / JMP32
     if op == CALL:
         if s == PSEUDO_CALL:
-            return f"{head}call pc{_off(imm)}"
+            # before load imm is the pc-relative target; in a translated (xlated) dump of
+            # a JITed program the kernel moves it to off and puts the subprog index in imm
+            rel = off if off else imm
+            name = call_name(ins) if call_name is not None else None
+            return f"{head}call pc{_off(rel)}" + (f"#{name}" if name else "")
         name = helper_name(imm) if s == 0 else None
         if name is None and call_name is not None:
             name = call_name(ins)
@@ -392,6 +396,34 @@ def dump(buf: bytes | bytearray | memoryview | Sequence[Instruction],
         lines.append(f"{pc:4d}: {format_insn(ins, call_name)}")
         pc += ins.slots
     return "\n".join(lines)
+
+
+def kallsyms_call_name(path: str = "/proc/kallsyms") -> Callable[[Instruction], str | None]:
+    """A ``call_name`` for translated (xlated) programs: the kernel rewrites helper calls'
+    imm to ``helper - __bpf_call_base``; this names them from kallsyms, as bpftool does.
+    JITed subprogram calls are left unnamed."""
+    table: dict[int, str] = {}
+    base = 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 3 or parts[1] not in (b"T", b"t", b"W", b"w", b"D", b"d"):
+                    continue
+                addr = int(parts[0], 16)
+                name = parts[2].decode()
+                if name == "__bpf_call_base":
+                    base = addr
+                elif not name.startswith("bpf_prog_") and addr not in table:
+                    table[addr] = name
+    except OSError:
+        pass
+
+    def name_of(ins: Instruction) -> str | None:
+        if ins.src != 0 or not base:
+            return None
+        return table.get(base + ins.imm)
+    return name_of
 
 
 # ---------------------------------------------------------------- assembler
@@ -652,3 +684,194 @@ def assemble(items: Iterable[Item]) -> bytes:
                                   ins.opcode == LD_IMM64 else rel)
         out.append(ins)
     return encode(out)
+
+
+# ---------------------------------------------------------------- text -> instructions
+_RE_CACHE: list | None = None
+_R = r"([rw])(\d+)"
+_SZ_BY_NAME = {"u8": B, "u16": H, "u32": W, "u64": DW, "s8": B, "s16": H, "s32": W}
+_ALU_BY_STR = {v: k for k, v in _ALU_STR.items() if k not in (NEG, END)}
+_JMP_BY_STR = {v: k for k, v in _JMP_STR.items() if k not in (JA, CALL, EXIT)}
+
+
+def _int(s: str) -> int:
+    return int(s, 0)
+
+
+def _patterns() -> list:
+    global _RE_CACHE
+    if _RE_CACHE is None:
+        import re
+        mem = r"\((u8|u16|u32|u64|s8|s16|s32) \*\)\(r(\d+) ([+-]\d+)\)"
+        _RE_CACHE = [(name, re.compile(p + r"$")) for name, p in (
+            ("exit", r"exit"),
+            ("nospec", r"nospec"),
+            ("goto", r"(goto|gotol|may_goto) pc([+-]\d+)"),
+            ("callpc", r"call pc([+-]\d+)(?:#.*)?"),
+            ("call", r"call (\S+?)#(-?\d+)"),
+            ("jmp", rf"if {_R} (\S+) (?:{_R}|(0x[0-9a-f]+|-?\d+)) goto pc([+-]\d+)"),
+            ("bswap", r"r(\d+) = (bswap|be|le)(\d+) r(\d+)"),
+            ("neg", rf"{_R} = -{_R}"),
+            ("ldimm", r"r(\d+) = (map\[(id|idx):(\d+)\](?:\[0\])?(?:\+(\d+))?|subprog\[([+-]\d+)\]"
+                      r"|btf_id\[(\d+)\]|0x[0-9a-f]+)"),
+            ("st", rf"\*{mem} = (-?\d+)"),
+            ("stx", rf"\*{mem} = r(\d+)"),
+            ("lock", rf"lock \*{mem} (\S+) r(\d+)"),
+            ("fetch", rf"r(\d+) = atomic(64)?_fetch_(add|and|or|xor)\({mem}, r(\d+)\)"),
+            ("cmpxchg", rf"r0 = atomic(64)?_cmpxchg\({mem}, r0, r(\d+)\)"),
+            ("xchg", rf"r(\d+) = atomic(64)?_xchg\({mem}, r(\d+)\)"),
+            ("ldacq", rf"r(\d+) = load_acquire\({mem}\)"),
+            ("strel", rf"store_release\({mem}, r(\d+)\)"),
+            ("ldx", rf"r(\d+) = \*{mem}"),
+            ("ldabs", r"r0 = \*\((u8|u16|u32|u64) \*\)skb\[(-?\d+)\]"),
+            ("ldind", r"r0 = \*\((u8|u16|u32|u64) \*\)skb\[r(\d+) \+ (-?\d+)\]"),
+            ("alux", rf"{_R} (\S+) (\(s\d+\))?{_R}"),
+            ("aluk", rf"{_R} (\S+) (-?\d+)"),
+        )]
+    return _RE_CACHE
+
+
+def parse_insn(line: str) -> Instruction:
+    """One instruction from the kernel/bpftool text form (``(b7) r0 = 0``; the ``(xx)``
+    and ``N:`` prefixes are optional)."""
+    text = line.strip()
+    import re
+    m0 = re.match(r"^(?:\d+:\s*)?(?:\(([0-9a-f]{2})\)\s*)?(.*?)\s*(?:;.*)?$", text)
+    code_hint = int(m0.group(1), 16) if m0 and m0.group(1) else None
+    body = m0.group(2) if m0 else text
+    for name, rx in _patterns():
+        m = rx.match(body)
+        if m:
+            ins = _from_match(name, m.groups(), body)
+            if code_hint is not None and ins.opcode != code_hint:
+                raise AsmError(f"{line!r}: text says opcode {ins.opcode:#04x}, prefix says "
+                               f"{code_hint:#04x}")
+            return ins
+    raise AsmError(f"cannot parse instruction {line!r}")
+
+
+def _from_match(name: str, g: tuple, body: str) -> Instruction:
+    if name == "exit":
+        return exit_()
+    if name == "nospec":
+        return Instruction(ST | 0xC0)
+    if name == "goto":
+        kind, off = g[0], _int(g[1])
+        if kind == "goto":
+            return Instruction(JMP | JA, 0, 0, off)
+        if kind == "gotol":
+            return Instruction(JMP32 | JA, 0, 0, 0, off)
+        return Instruction(JMP | JCOND, 0, MAY_GOTO, off)
+    if name == "callpc":
+        return Instruction(JMP | CALL, 0, PSEUDO_CALL, 0, _int(g[0]))
+    if name == "call":
+        fn, imm = g[0], int(g[1])
+        if fn == "kernel-function":
+            return Instruction(JMP | CALL, 0, PSEUDO_KFUNC_CALL, 0, imm)
+        return Instruction(JMP | CALL, 0, 0, 0, imm)
+    if name == "jmp":
+        w, d, op, sw, s, k, off = g
+        if op not in _JMP_BY_STR:
+            raise AsmError(f"unknown jump operator in {body!r}")
+        cls = JMP32 if w == "w" else JMP
+        if s is not None:
+            return Instruction(cls | _JMP_BY_STR[op] | X, int(d), int(s), _int(off))
+        imm = _int(k)
+        return Instruction(cls | _JMP_BY_STR[op] | K, int(d), 0, _int(off), _s32(imm))
+    if name == "bswap":
+        d, kind, bits, d2 = g
+        if kind == "bswap":
+            return bswap(int(d), int(bits))
+        return endian(int(d), int(bits), kind == "be")
+    if name == "neg":
+        return Instruction((ALU if g[0] == "w" else ALU64) | NEG, int(g[1]))
+    if name == "ldimm":
+        d, whole, kind, num, plus, sub, btf = g
+        d = int(d)
+        if sub is not None:
+            return Instruction(LD_IMM64, d, PSEUDO_FUNC, 0, _int(sub) & _U32)
+        if btf is not None:
+            return Instruction(LD_IMM64, d, PSEUDO_BTF_ID, 0, int(btf))
+        if kind is not None:
+            n = int(num)
+            if kind == "id":
+                if plus is None:
+                    return Instruction(LD_IMM64, d, PSEUDO_MAP_FD, 0, n)
+                return Instruction(LD_IMM64, d, PSEUDO_MAP_VALUE, 0, (int(plus) << 32) | n)
+            if plus is None:
+                return Instruction(LD_IMM64, d, PSEUDO_MAP_IDX, 0, n)
+            return Instruction(LD_IMM64, d, PSEUDO_MAP_IDX_VALUE, 0, (int(plus) << 32) | n)
+        return Instruction(LD_IMM64, d, 0, 0, int(whole, 16))
+    if name in ("st", "stx"):
+        sz, d, off, v = g
+        if name == "st":
+            return Instruction(ST | MEM | _SZ_BY_NAME[sz], int(d), 0, int(off), int(v))
+        return Instruction(STX | MEM | _SZ_BY_NAME[sz], int(d), int(v), int(off))
+    if name == "lock":
+        sz, d, off, op, s = g
+        ops = {"+=": ADD, "&=": AND, "|=": OR, "^=": XOR}
+        if op not in ops:
+            raise AsmError(f"unknown atomic operator in {body!r}")
+        return Instruction(STX | ATOMIC | _SZ_BY_NAME[sz], int(d), int(s), int(off), ops[op])
+    if name == "fetch":
+        s, _, op, sz, d, off, s2 = g
+        return Instruction(STX | ATOMIC | _SZ_BY_NAME[sz], int(d), int(s), int(off),
+                           {"add": ADD, "and": AND, "or": OR, "xor": XOR}[op] | FETCH)
+    if name == "cmpxchg":
+        _, sz, d, off, s = g
+        return Instruction(STX | ATOMIC | _SZ_BY_NAME[sz], int(d), int(s), int(off), CMPXCHG)
+    if name == "xchg":
+        s, _, sz, d, off, s2 = g
+        return Instruction(STX | ATOMIC | _SZ_BY_NAME[sz], int(d), int(s), int(off), XCHG)
+    if name == "ldacq":
+        d, sz, s, off = g
+        return Instruction(STX | ATOMIC | _SZ_BY_NAME[sz], int(d), int(s), int(off), LOAD_ACQ)
+    if name == "strel":
+        sz, d, off, s = g
+        return Instruction(STX | ATOMIC | _SZ_BY_NAME[sz], int(d), int(s), int(off), STORE_REL)
+    if name == "ldx":
+        d, sz, s, off = g
+        mode = MEMSX if sz.startswith("s") else MEM
+        return Instruction(LDX | mode | _SZ_BY_NAME[sz], int(d), int(s), int(off))
+    if name == "ldabs":
+        return Instruction(LD | ABS | _SZ_BY_NAME[g[0]], 0, 0, 0, int(g[1]))
+    if name == "ldind":
+        return Instruction(LD | IND | _SZ_BY_NAME[g[0]], 0, int(g[1]), 0, int(g[2]))
+    if name == "alux":
+        w, d, op, sx, w2, s = g
+        cls = ALU if w == "w" else ALU64
+        off = 0
+        if op in ("s/=", "s%="):
+            op, off = op[1:], 1
+        if op not in _ALU_BY_STR:
+            raise AsmError(f"unknown ALU operator in {body!r}")
+        if sx:
+            if op != "=":
+                raise AsmError(f"sign extension only with '=' in {body!r}")
+            off = int(sx[2:-1])
+        return Instruction(cls | _ALU_BY_STR[op] | X, int(d), int(s), off)
+    if name == "aluk":
+        w, d, op, k = g
+        cls = ALU if w == "w" else ALU64
+        off = 0
+        if op in ("s/=", "s%="):
+            op, off = op[1:], 1
+        if op not in _ALU_BY_STR:
+            raise AsmError(f"unknown ALU operator in {body!r}")
+        return Instruction(cls | _ALU_BY_STR[op] | K, int(d), 0, off, int(k))
+    raise AsmError(f"cannot parse instruction {body!r}")  # pragma: no cover
+
+
+def parse(text: str) -> list[Instruction]:
+    """Instructions from a listing (``bpftool prog dump xlated`` / verifier style): one per
+    line; blank lines, ``;`` source comments and function headers are skipped."""
+    out = []
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s.startswith(";") or s.endswith(":") and "(" not in s.split(":")[0] \
+                and not s[0].isdigit():
+            continue
+        if s.endswith("):") or (not s[0].isdigit() and not s.startswith("(")):
+            continue   # "int emit(__u64 * ctx):" function headers
+        out.append(parse_insn(s))
+    return out

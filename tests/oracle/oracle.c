@@ -1,9 +1,10 @@
 /* Differential-test oracle on the system libbpf (1.1).
  *
  * Usage:
- *   oracle load OBJ [PROG...]   load OBJ with libbpf, one program at a time (autoload only
- *                               that program), and dump each program that loaded;
- *                               programs that failed get an "error" line.
+ *   oracle load OBJ [PROG...]   load OBJ with libbpf: all programs at once if that works,
+ *                               else one program at a time (autoload only that program);
+ *                               dump each program that loaded; programs that failed get
+ *                               an "error" line. With PROG names: only those, one by one.
  *   oracle load-all OBJ         load every program of OBJ at once and dump them.
  *   oracle pinned PATH...       dump programs pinned at PATH (e.g. by `corebpf load`).
  *   oracle pin OBJ DIR          load OBJ at once and pin each program at DIR/<name>.
@@ -223,6 +224,21 @@ static int load_obj(const char *path, const char *only, const char *pin_dir)
 	return 0;
 }
 
+/* Does OBJ load with every program at once? (Nothing printed.) */
+static int load_obj_quiet_ok(const char *path)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_program *prog;
+	int err, n = 0;
+
+	if (!obj || libbpf_get_error(obj))
+		return 0;
+	bpf_object__for_each_program(prog, obj) n += bpf_program__autoload(prog);
+	err = bpf_object__load(obj);
+	bpf_object__close(obj);
+	return !err && n > 0;
+}
+
 /* Names of the programs libbpf sees in OBJ (entry programs only). */
 static int list_progs(const char *path, char ***names)
 {
@@ -258,6 +274,10 @@ int main(int argc, char **argv)
 				load_obj(path, argv[i], NULL);
 			return 0;
 		}
+		/* everything at once first (prog-array slots need their programs loaded);
+		 * one program at a time only if that fails */
+		if (load_obj_quiet_ok(path))
+			return load_obj(path, NULL, NULL);
 		char **names;
 		int n = list_progs(path, &names);
 		if (n < 0) {

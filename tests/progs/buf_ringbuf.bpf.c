@@ -13,9 +13,13 @@ struct event {
 	__u8 data[48];
 };
 
+#ifndef RB_SIZE
+#define RB_SIZE (256 * 1024)
+#endif
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, RB_SIZE);
 } rb SEC(".maps");
 
 struct {
@@ -32,6 +36,9 @@ struct loop_ctx {
 	__u64 flags;
 	__u64 dropped;
 };
+
+// keeps struct event in the object's BTF for decoding tests
+struct event *event_type_anchor __attribute__((unused));
 
 // bumped by the callback so that tests can see how many records did not fit
 __u64 dropped = 0;

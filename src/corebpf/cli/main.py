@@ -22,6 +22,7 @@ COMMANDS = {
     "btf": "btf",
     "feature": "feature",
     "export": "export",
+    "tool": "tool",
 }
 
 

@@ -12,7 +12,7 @@ import os
 import struct
 from typing import Any, Callable
 
-from ..errors import AttachError, Error, KernelError
+from ..errors import AttachError, Error, KernelError, NotSupported
 from . import _kernel as K
 
 # enum bpf_link_type
@@ -85,8 +85,8 @@ def link_info(fd: int) -> LinkInfo:
         struct.pack_into("<QI", info, 16, nptr, 4096)
     elif ltype == 4:  # iter: target_name @16, len @24
         struct.pack_into("<QI", info, 16, nptr, 4096)
-    elif ltype == 7:  # perf_event: type @16, then ptr @24 / len @32
-        struct.pack_into("<QI", info, 24, nptr, 4096)
+    elif ltype == 7 and struct.unpack_from("<I", info, 16)[0] in (1, 2, 3, 4, 5):
+        struct.pack_into("<QI", info, 24, nptr, 4096)  # probe/tracepoint name ptr @24
     elif ltype == 12:  # uprobe_multi: path @16, path_size @48
         struct.pack_into("<Q", info, 16, nptr)
         struct.pack_into("<I", info, 48, 4096)
@@ -128,7 +128,7 @@ def link_info(fd: int) -> LinkInfo:
             f["tp_name"] = cstr()
             f["cookie"] = struct.unpack_from("<Q", info, 40)[0]
         elif ptype == 6:
-            f["config"], f["event_type"] = struct.unpack_from("<QI", info, 24)
+            f["config"] = struct.unpack_from("<Q", info, 24)[0]
     elif ltype == 9:
         f["map_id"] = struct.unpack_from("<I", info, 16)[0]
     elif ltype == 10:
@@ -291,3 +291,17 @@ class Link:
     def info(self) -> LinkInfo:
         """What the kernel reports about this link."""
         return link_info(self.fd)
+
+
+class HookUnavailable(AttachError, NotSupported):
+    """The hook does not exist on this kernel (both an AttachError and a NotSupported)."""
+
+    def __init__(self, msg: str, *, hook: str, target: str | None = None,
+                 command: str = "attach", err: int = 95) -> None:
+        NotSupported.__init__(self, command, err, hint=msg, feature=hook)
+        self.hook, self.target, self.cause = hook, target, None
+        where = f"{hook} {target!r}" if target else hook
+        self.args = (f"attach {where}: {msg}",)
+
+    def __str__(self) -> str:
+        return self.args[0]

@@ -44,7 +44,7 @@ int on_execve_enter(struct trace_event_raw_sys_enter *ctx)
 	struct task_struct *task;
 	struct event *e;
 	const char **argv;
-	__u32 off = 0;
+	__u64 off = 0;
 	int i;
 
 	if (targ_uid != (__u32)-1 && targ_uid != uid)
@@ -64,15 +64,18 @@ int on_execve_enter(struct trace_event_raw_sys_enter *ctx)
 		const char *arg = NULL;
 		int n;
 
-		if (off >= ARGSIZE - 32)
+		/* keep the verifier sure that args[off .. off+32) stays in the value */
+		if (off > ARGSIZE - 32)
 			break;
+		asm volatile("" : "+r"(off));
+		off &= ARGSIZE - 1;
 		bpf_probe_read_user(&arg, sizeof(arg), &argv[i]);
 		if (!arg)
 			break;
-		n = bpf_probe_read_user_str(&e->args[off & (ARGSIZE - 1)], 32, arg);
+		n = bpf_probe_read_user_str(&e->args[off], 32, arg);
 		if (n <= 0)
 			break;
-		off += n;
+		off += (__u32)n;
 	}
 	e->args_size = off;
 	return 0;

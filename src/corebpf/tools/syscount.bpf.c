@@ -27,13 +27,14 @@ struct {
 SEC("tracepoint/raw_syscalls/sys_enter")
 int on_sys_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	__u32 nr = (__u32)ctx->id;
+	long id = ctx->id;	/* read the context once: the verifier refuses derived pointers */
+	__u32 nr = (__u32)id;
 	struct comm_key ck = {};
 	__u64 one = 1, *v;
 
 	if (targ_pid && targ_pid != (bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	if (ctx->id < 0)
+	if (id < 0)
 		return 0;
 	v = bpf_map_lookup_elem(&counts, &nr);
 	if (v)

@@ -1,0 +1,134 @@
+"""Map operation throughput: corebpf against libbpf (C, same syscalls) in the same run.
+
+    .venv/bin/python bench/bench_maps.py [N]
+
+Hash map u32 -> u64 with 1024 slots. The C reference is compiled here with
+``gcc -O2 -lbpf`` (libbpf's bpf_map_update_elem/lookup_elem/delete_elem and the batch
+calls). Prints ``name: corebpf X ops/s, libbpf Y ops/s, ratio Z`` per operation.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from corebpf import maps as M  # noqa: E402
+from corebpf.maps import Map  # noqa: E402
+
+C_SRC = r"""
+#include <bpf/bpf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <time.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                          return t.tv_sec + t.tv_nsec * 1e-9; }
+int main(int argc, char **argv) {
+    int n = atoi(argv[1]), fd, i; uint32_t k; uint64_t v = 1; double t0;
+    double upd, lk, del, bupd, blk;
+    fd = bpf_map_create(BPF_MAP_TYPE_HASH, "bench", 4, 8, 1024, NULL);
+    if (fd < 0) { perror("map"); return 1; }
+    t0 = now(); for (i = 0; i < n; i++) { k = i & 1023; v = i; bpf_map_update_elem(fd, &k, &v, 0); }
+    upd = n / (now() - t0);
+    t0 = now(); for (i = 0; i < n; i++) { k = i & 1023; bpf_map_lookup_elem(fd, &k, &v); }
+    lk = n / (now() - t0);
+    t0 = now(); for (i = 0; i < n; i++) { k = i & 1023; bpf_map_delete_elem(fd, &k);
+                                          bpf_map_update_elem(fd, &k, &v, 0); }
+    del = n / (now() - t0);
+    uint32_t keys[1024]; uint64_t vals[1024]; uint32_t cnt, out_batch;
+    for (i = 0; i < 1024; i++) { keys[i] = i; vals[i] = i; }
+    int rounds = n / 1024 + 1;
+    t0 = now();
+    for (i = 0; i < rounds; i++) { cnt = 1024; bpf_map_update_batch(fd, keys, vals, &cnt, NULL); }
+    bupd = rounds * 1024.0 / (now() - t0);
+    t0 = now();
+    for (i = 0; i < rounds; i++) { cnt = 1024;
+        bpf_map_lookup_batch(fd, NULL, &out_batch, keys, vals, &cnt, NULL); }
+    blk = rounds * 1024.0 / (now() - t0);
+    printf("{\"update\": %f, \"lookup\": %f, \"delete+update\": %f, "
+           "\"update_batch\": %f, \"lookup_batch\": %f}\n", upd, lk, del, bupd, blk);
+    return 0;
+}
+"""
+
+
+def run_c(n: int) -> dict[str, float] | None:
+    if not shutil.which("gcc"):
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        src, exe = os.path.join(d, "b.c"), os.path.join(d, "b")
+        Path(src).write_text(C_SRC)
+        r = subprocess.run(["gcc", "-O2", src, "-o", exe, "-lbpf"], capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            print("cannot build the libbpf reference:", r.stderr.strip(), file=sys.stderr)
+            return None
+        out = subprocess.run([exe, str(n)], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+
+
+def run_py(n: int) -> dict[str, float]:
+    res = {}
+    with Map.create(M.HASH, 4, 8, 1024, name="bench") as m:
+        setitem, getitem, delitem = m.__setitem__, m.__getitem__, m.__delitem__
+        t0 = time.perf_counter()
+        for i in range(n):
+            setitem(i & 1023, i)
+        res["update"] = n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for i in range(n):
+            getitem(i & 1023)
+        res["lookup"] = n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for i in range(n):
+            k = i & 1023
+            delitem(k)
+            setitem(k, 1)
+        res["delete+update"] = n / (time.perf_counter() - t0)
+        keys = struct.pack("<1024I", *range(1024))
+        vals = struct.pack("<1024Q", *range(1024))
+        rounds = n // 1024 + 1
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            m.update_batch(keys, vals)
+        res["update_batch"] = rounds * 1024 / (time.perf_counter() - t0)
+        kb, vb = bytearray(4 * 1024), bytearray(8 * 1024)
+        t0 = time.perf_counter()
+        for _ in range(rounds):
+            m.lookup_batch(kb, vb)
+        res["lookup_batch"] = rounds * 1024 / (time.perf_counter() - t0)
+    with Map.create(M.ARRAY, 4, 8, 1024, M.BPF_F_MMAPABLE, name="mm") as a:
+        view = a.mmap().cast("Q")
+        t0 = time.perf_counter()
+        s = 0
+        for i in range(n):
+            s += view[i & 1023]
+        res["mmap_read"] = n / (time.perf_counter() - t0)
+        view.release()
+    return res
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300_000
+    c = run_c(n) or {}
+    py = run_py(n)
+    for name, ops in py.items():
+        ref = c.get(name)
+        if ref:
+            print(f"{name}: corebpf {ops:,.0f} ops/s, libbpf {ref:,.0f} ops/s, "
+                  f"ratio {ops / ref:.2f}")
+        else:
+            print(f"{name}: corebpf {ops:,.0f} ops/s, libbpf n/a")
+
+
+if __name__ == "__main__":
+    main()

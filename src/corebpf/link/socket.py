@@ -1,0 +1,168 @@
+"""Socket hooks: socket filters, sk_msg/sk_skb on sockmap/sockhash, sk_lookup, flow
+dissector and sk_reuseport."""
+from __future__ import annotations
+
+import os
+import socket as _socket
+from typing import Any
+
+from ..errors import AttachError, KernelError
+from . import _kernel as K
+from .base import Link, fdnum
+
+SO_ATTACH_BPF = 50
+SO_DETACH_BPF = 27
+SO_ATTACH_REUSEPORT_EBPF = 52
+SO_DETACH_REUSEPORT_BPF = 68
+
+BPF_SK_SKB_STREAM_PARSER = 4
+BPF_SK_SKB_STREAM_VERDICT = 5
+BPF_SK_MSG_VERDICT = 7
+BPF_FLOW_DISSECTOR = 17
+BPF_SK_LOOKUP = 36
+BPF_SK_SKB_VERDICT = 38
+SOCKMAP_ATTACH = {"sk_msg": BPF_SK_MSG_VERDICT, "stream_parser": BPF_SK_SKB_STREAM_PARSER,
+                  "stream_verdict": BPF_SK_SKB_STREAM_VERDICT, "verdict": BPF_SK_SKB_VERDICT,
+                  "sk_skb/stream_parser": BPF_SK_SKB_STREAM_PARSER,
+                  "sk_skb/stream_verdict": BPF_SK_SKB_STREAM_VERDICT,
+                  "sk_skb/verdict": BPF_SK_SKB_VERDICT}
+
+
+def _sockfd(sock: Any) -> int:
+    return sock if isinstance(sock, int) else sock.fileno()
+
+
+def attach_socket_filter(program: Any, sock: Any) -> Link:
+    """Attach a ``socket`` (SOCKET_FILTER) program to ``sock`` (a socket or fd) with
+    SO_ATTACH_BPF. Closing the Link detaches it (SO_DETACH_BPF) if the socket is open."""
+    sfd = _sockfd(sock)
+    try:
+        s = _socket.socket(fileno=os.dup(sfd))
+    except OSError as e:
+        raise AttachError(f"not a socket: {e.strerror}", hook="socket", target=str(sfd),
+                          cause=e) from e
+    try:
+        s.setsockopt(_socket.SOL_SOCKET, SO_ATTACH_BPF, fdnum(program))
+    except OSError as e:
+        s.close()
+        err = K.kernel_error("setsockopt(SO_ATTACH_BPF)", e.errno or 22)
+        raise AttachError(str(err), hook="socket", target=str(sfd), cause=err) from None
+
+    def undo() -> None:
+        try:
+            s.setsockopt(_socket.SOL_SOCKET, SO_DETACH_BPF, 0)
+        except OSError:
+            pass  # already detached / replaced
+        finally:
+            s.close()
+    return Link(None, program, "socket", sfd, undo=undo)
+
+
+def attach_reuseport(program: Any, sock: Any) -> Link:
+    """Attach an ``sk_reuseport`` program to the SO_REUSEPORT group of ``sock``."""
+    sfd = _sockfd(sock)
+    s = _socket.socket(fileno=os.dup(sfd))
+    try:
+        s.setsockopt(_socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, fdnum(program))
+    except OSError as e:
+        s.close()
+        err = K.kernel_error("setsockopt(SO_ATTACH_REUSEPORT_EBPF)", e.errno or 22)
+        raise AttachError(str(err), hook="sk_reuseport", target=str(sfd), cause=err) from None
+
+    def undo() -> None:
+        try:
+            s.setsockopt(_socket.SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, 0)
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return Link(None, program, "sk_reuseport", sfd, undo=undo)
+
+
+def sockmap_attach_type(program: Any, kind: str | int | None = None) -> int:
+    if isinstance(kind, int):
+        return kind
+    if kind is not None:
+        if kind not in SOCKMAP_ATTACH:
+            raise AttachError(f"unknown sockmap attach kind {kind!r}; use one of "
+                              f"{', '.join(SOCKMAP_ATTACH)}", hook="sockmap")
+        return SOCKMAP_ATTACH[kind]
+    sec = str(getattr(program, "section", "") or "")
+    if sec.startswith("sk_msg"):
+        return BPF_SK_MSG_VERDICT
+    if sec in SOCKMAP_ATTACH:
+        return SOCKMAP_ATTACH[sec]
+    eat = getattr(program, "expected_attach_type", None)
+    if eat in SOCKMAP_ATTACH.values():
+        return eat
+    if sec.startswith("sk_skb"):
+        return BPF_SK_SKB_VERDICT
+    raise AttachError(f"cannot tell how to attach section {sec!r} to a sockmap: give kind=",
+                      hook="sockmap")
+
+
+def attach_sockmap(program: Any, sockmap: Any, kind: str | int | None = None) -> Link:
+    """Attach an sk_msg / sk_skb program to a sockmap or sockhash map.
+
+    Uses BPF_PROG_ATTACH on the map (Linux 4.14+); closing the Link detaches it.
+    """
+    atype = sockmap_attach_type(program, kind)
+    mfd = os.dup(fdnum(sockmap))
+    pfd = os.dup(fdnum(program))
+    try:
+        K.prog_attach(mfd, pfd, atype, 0)
+    except KernelError as e:
+        os.close(mfd)
+        os.close(pfd)
+        raise AttachError(str(e), hook="sockmap", target=repr(sockmap), cause=e) from e
+
+    def undo() -> None:
+        try:
+            K.prog_detach(mfd, pfd, atype)
+        except KernelError as e:
+            if e.errno != 2:
+                raise
+    return Link(None, program, "sockmap", getattr(sockmap, "name", mfd), owned=[mfd, pfd],
+                undo=undo)
+
+
+def _netns_fd(netns: str | int | None) -> tuple[int, bool]:
+    if netns is None:
+        netns = "/proc/self/ns/net"
+    if isinstance(netns, int):
+        return netns, False
+    if "/" not in netns:
+        netns = f"/var/run/netns/{netns}"
+    return os.open(netns, os.O_RDONLY | os.O_CLOEXEC), True
+
+
+def _attach_netns(program: Any, netns: str | int | None, atype: int, hook: str) -> Link:
+    try:
+        nfd, own = _netns_fd(netns)
+    except OSError as e:
+        raise AttachError(f"cannot open network namespace: {e.strerror}", hook=hook,
+                          target=str(netns), cause=e) from e
+    try:
+        fd = K.link_create(fdnum(program), nfd, atype, 0)
+    except KernelError as e:
+        raise AttachError(str(e), hook=hook, target=str(netns or "current netns"),
+                          cause=e) from e
+    finally:
+        if own:
+            os.close(nfd)
+    return Link(fd, program, hook, netns or "current netns")
+
+
+def attach_sk_lookup(program: Any, netns: str | int | None = None) -> Link:
+    """Attach an ``sk_lookup`` program to a network namespace (a path, a name under
+    /var/run/netns, an fd; default: ours) with a netns link (Linux 5.9+)."""
+    return _attach_netns(program, netns, BPF_SK_LOOKUP, "sk_lookup")
+
+
+def attach_flow_dissector(program: Any, netns: str | int | None = None) -> Link:
+    """Attach a ``flow_dissector`` program to a network namespace (netns link, 5.7+)."""
+    return _attach_netns(program, netns, BPF_FLOW_DISSECTOR, "flow_dissector")
+
+
+__all__ = ["attach_socket_filter", "attach_reuseport", "attach_sockmap", "attach_sk_lookup",
+           "attach_flow_dissector"]

@@ -1,0 +1,975 @@
+"""Live BPF maps: a dict-like :class:`Map` over one map fd.
+
+    with Map.create(HASH, 4, 8, 1024, name="counts") as m:
+        m[1] = 10                 # ints are encoded little-endian to the key/value size
+        m[1]                      # -> b'\\n\\x00...' (raw bytes unless the map is typed)
+        for k, v in m.items(): ...
+
+Keys and values are raw bytes by default. A map with BTF key/value types decodes them
+through ``corebpf.btf.codec.Codec`` (``key_codec``/``value_codec``); ``m.raw`` is always the
+bytes view of the same map. Per-CPU maps take and give a list with one value per possible
+CPU. Element operations go through ``_sys.MapOps`` (preallocated buffers, one syscall each).
+"""
+from __future__ import annotations
+
+import os
+import struct
+from functools import partial
+from typing import Any, Iterator
+
+from . import _sys
+from ._sys import (BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, FD,  # noqa: F401
+                   BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM,
+                   BPF_MAP_LOOKUP_AND_DELETE_ELEM)
+from .errors import Error, KernelError, MapError, NotFound
+
+# --------------------------------------------------------------------------- map types
+
+MAP_TYPE_NAMES: dict[int, str] = dict(enumerate((
+    "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash",
+    "percpu_array", "stack_trace", "cgroup_array", "lru_hash", "lru_percpu_hash", "lpm_trie",
+    "array_of_maps", "hash_of_maps", "devmap", "sockmap", "cpumap", "xskmap", "sockhash",
+    "cgroup_storage", "reuseport_sockarray", "percpu_cgroup_storage", "queue", "stack",
+    "sk_storage", "devmap_hash", "struct_ops", "ringbuf", "inode_storage", "task_storage",
+    "bloom_filter", "user_ringbuf", "cgrp_storage", "arena",
+)))
+MAP_TYPES: dict[str, int] = {v: k for k, v in MAP_TYPE_NAMES.items()}
+
+(UNSPEC, HASH, ARRAY, PROG_ARRAY, PERF_EVENT_ARRAY, PERCPU_HASH, PERCPU_ARRAY, STACK_TRACE,
+ CGROUP_ARRAY, LRU_HASH, LRU_PERCPU_HASH, LPM_TRIE, ARRAY_OF_MAPS, HASH_OF_MAPS, DEVMAP,
+ SOCKMAP, CPUMAP, XSKMAP, SOCKHASH, CGROUP_STORAGE, REUSEPORT_SOCKARRAY,
+ PERCPU_CGROUP_STORAGE, QUEUE, STACK, SK_STORAGE, DEVMAP_HASH, STRUCT_OPS, RINGBUF,
+ INODE_STORAGE, TASK_STORAGE, BLOOM_FILTER, USER_RINGBUF, CGRP_STORAGE, ARENA) = range(34)
+
+# map_flags
+BPF_F_NO_PREALLOC = 1 << 0
+BPF_F_NO_COMMON_LRU = 1 << 1
+BPF_F_NUMA_NODE = 1 << 2
+BPF_F_RDONLY = 1 << 3
+BPF_F_WRONLY = 1 << 4
+BPF_F_STACK_BUILD_ID = 1 << 5
+BPF_F_ZERO_SEED = 1 << 6
+BPF_F_RDONLY_PROG = 1 << 7
+BPF_F_WRONLY_PROG = 1 << 8
+BPF_F_CLONE = 1 << 9
+BPF_F_MMAPABLE = 1 << 10
+BPF_F_PRESERVE_ELEMS = 1 << 11
+BPF_F_INNER_MAP = 1 << 12
+BPF_F_LINK = 1 << 13
+BPF_F_PATH_FD = 1 << 14
+BPF_F_VTYPE_BTF_OBJ_FD = 1 << 15
+BPF_F_TOKEN_FD = 1 << 16
+BPF_F_SEGV_ON_FAULT = 1 << 17
+BPF_F_NO_USER_CONV = 1 << 18
+
+PERCPU_TYPES = frozenset({PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH, PERCPU_CGROUP_STORAGE})
+# values are fds on update; lookups give back an id (or refuse)
+FD_VALUE_TYPES = frozenset({PROG_ARRAY, PERF_EVENT_ARRAY, CGROUP_ARRAY, ARRAY_OF_MAPS,
+                            HASH_OF_MAPS, SOCKMAP, SOCKHASH, XSKMAP, REUSEPORT_SOCKARRAY})
+KEYLESS_TYPES = frozenset({QUEUE, STACK, BLOOM_FILTER})
+ARRAY_TYPES = frozenset({ARRAY, PERCPU_ARRAY, PROG_ARRAY, PERF_EVENT_ARRAY, CGROUP_ARRAY,
+                         ARRAY_OF_MAPS, DEVMAP, CPUMAP, XSKMAP, SOCKMAP,
+                         REUSEPORT_SOCKARRAY})
+# storage maps keyed by an fd (socket, inode/file, pidfd, cgroup fd): BTF value type needed
+LOCAL_STORAGE_TYPES = frozenset({SK_STORAGE, INODE_STORAGE, TASK_STORAGE, CGRP_STORAGE})
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+# type -> (key_size, value_size, max_entries, flags) used when the caller leaves them out
+_DEFAULTS: dict[int, tuple[int, int, int, int]] = {
+    HASH: (4, 8, 1024, 0), ARRAY: (4, 8, 1024, 0), PROG_ARRAY: (4, 4, 16, 0),
+    PERF_EVENT_ARRAY: (4, 4, 0, 0), PERCPU_HASH: (4, 8, 1024, 0),
+    PERCPU_ARRAY: (4, 8, 1024, 0), STACK_TRACE: (4, 127 * 8, 1024, 0),
+    CGROUP_ARRAY: (4, 4, 16, 0), LRU_HASH: (4, 8, 1024, 0), LRU_PERCPU_HASH: (4, 8, 1024, 0),
+    LPM_TRIE: (8, 8, 1024, BPF_F_NO_PREALLOC), ARRAY_OF_MAPS: (4, 4, 16, 0),
+    HASH_OF_MAPS: (4, 4, 16, 0), DEVMAP: (4, 4, 16, 0), SOCKMAP: (4, 4, 16, 0),
+    CPUMAP: (4, 4, 0, 0), XSKMAP: (4, 4, 16, 0), SOCKHASH: (4, 4, 16, 0),
+    CGROUP_STORAGE: (16, 8, 0, 0), REUSEPORT_SOCKARRAY: (4, 4, 16, 0),
+    PERCPU_CGROUP_STORAGE: (16, 8, 0, 0), QUEUE: (0, 8, 1024, 0), STACK: (0, 8, 1024, 0),
+    SK_STORAGE: (4, 8, 0, BPF_F_NO_PREALLOC), DEVMAP_HASH: (4, 4, 16, 0),
+    RINGBUF: (0, 0, 64 * 1024, 0), INODE_STORAGE: (4, 8, 0, BPF_F_NO_PREALLOC),
+    TASK_STORAGE: (4, 8, 0, BPF_F_NO_PREALLOC), BLOOM_FILTER: (0, 8, 1024, 0),
+    USER_RINGBUF: (0, 0, 64 * 1024, 0), CGRP_STORAGE: (4, 8, 0, BPF_F_NO_PREALLOC),
+    ARENA: (0, 0, 16, BPF_F_MMAPABLE),
+}
+
+_INT_FMT = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
+_SINT_FMT = {1: "<b", 2: "<h", 4: "<i", 8: "<q"}
+_pack_into = struct.pack_into
+_unpack_from = struct.unpack_from
+_get_errno = _sys._get_errno
+_ENOENT = 2
+
+
+def map_type_name(t: int) -> str:
+    return MAP_TYPE_NAMES.get(t, str(t))
+
+
+def _resolve_type(t: int | str) -> int:
+    if isinstance(t, str):
+        v = MAP_TYPES.get(t.lower().removeprefix("bpf_map_type_"))
+        if v is None:
+            raise MapError(f"unknown map type {t!r}")
+        return v
+    return int(t)
+
+
+def _fd_of(obj: Any) -> int:
+    """An fd number from a Map/Program/FD/int/anything with fileno() or fd."""
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj
+    f = getattr(obj, "fileno", None)
+    if callable(f):
+        return f()
+    f = getattr(obj, "fd", None)
+    if f is not None:
+        return _fd_of(f)
+    raise MapError(f"expected a map, program or file descriptor, got {type(obj).__name__}")
+
+
+def _fd_like(x: Any) -> bool:
+    return isinstance(x, int) or hasattr(x, "fileno") or hasattr(x, "fd")
+
+
+def storage_btf(value_size: int, key_size: int = 4) -> tuple[bytes, int, int]:
+    """A tiny BTF blob (int key, struct value of ``value_size`` bytes) for maps that
+    insist on BTF (local storage maps). Returns (blob, key type id, value type id)."""
+    from .features import _str_table, btf_array, btf_blob, btf_int, btf_struct
+    strs, o = _str_table("int", "unsigned char", "corebpf_value", "data")
+    types = [
+        btf_int(o["int"], 4, signed=True),                          # [1] int
+        btf_int(o["unsigned char"], 1, signed=False),               # [2] unsigned char
+        btf_array(2, 1, value_size),                                # [3] unsigned char[N]
+        btf_struct(o["corebpf_value"], value_size, [(o["data"], 3, 0)]),  # [4]
+    ]
+    key_id = 1
+    if key_size != 4:
+        types.append(btf_array(2, 1, key_size))                     # [5] key bytes
+        key_id = 5
+    return btf_blob(types, strs), key_id, 4
+
+
+# --------------------------------------------------------------------------- codecs
+
+def _make_codec(btf: Any, type_id: int) -> Any | None:
+    try:
+        from .btf.codec import Codec  # written by the BTF owner; optional here
+    except ImportError:
+        return None
+    try:
+        return Codec(btf, type_id)
+    except Error:
+        return None
+
+
+def _kernel_btf(btf_id: int) -> Any | None:
+    """The BTF the kernel holds under ``btf_id``, parsed, if the btf package can."""
+    try:
+        from .btf import BTF
+        return BTF.from_kernel_id(btf_id)
+    except (ImportError, AttributeError, Error):
+        return None
+
+
+# --------------------------------------------------------------------------- Map
+
+_MISSING: Any = object()
+
+
+class Map:
+    """A live BPF map. ``close()`` it (or use ``with``); closed on GC as well."""
+
+    __slots__ = ("_fd", "name", "type", "key_size", "value_size", "max_entries", "flags",
+                 "id", "map_extra", "btf_id", "btf_key_type_id", "btf_value_type_id",
+                 "key_codec", "value_codec", "_ops", "_percpu", "_ncpu", "_stride",
+                 "_vtotal", "_mmaps", "_owner", "_wkey", "_wval", "_rval", "_rkey_next",
+                 "pinned", "btf", "_raw_view", "__weakref__")
+
+    def __init__(self, fd: FD | int, info: dict | None = None, *, key_codec: Any = None,
+                 value_codec: Any = None, btf: Any = None, typed: bool = True,
+                 name: str | None = None, load_btf: bool = False) -> None:
+        """Wrap an open map fd (ownership passes to the Map). ``info`` is a decoded
+        ``bpf_map_info`` (fetched when not given). ``btf`` is a parsed BTF used to build
+        codecs for the map's key/value type ids when ``typed``."""
+        if not isinstance(fd, FD):
+            fd = FD(int(fd), "map")
+        self._fd = fd
+        self._owner = True
+        self._mmaps: list = []
+        self._raw_view: Map | None = None
+        self.pinned: str | None = None
+        try:
+            if info is None:
+                info = _sys.map_info(fd)
+            self.type = info["type"]
+            self.name = name or info.get("name", "")
+            self.key_size = info["key_size"]
+            self.value_size = info["value_size"]
+            self.max_entries = info["max_entries"]
+            self.flags = info.get("map_flags", 0)
+            self.id = info.get("id", 0)
+            self.map_extra = info.get("map_extra", 0)
+            self.btf_id = info.get("btf_id", 0)
+            self.btf_key_type_id = info.get("btf_key_type_id", 0)
+            self.btf_value_type_id = info.get("btf_value_type_id", 0)
+            if (typed and load_btf and btf is None and self.btf_id
+                    and (self.btf_key_type_id or self.btf_value_type_id)
+                    and key_codec is None and value_codec is None):
+                btf = _kernel_btf(self.btf_id)
+            self.btf = btf
+            if typed and btf is not None:
+                if key_codec is None and self.btf_key_type_id:
+                    key_codec = _make_codec(btf, self.btf_key_type_id)
+                if value_codec is None and self.btf_value_type_id:
+                    value_codec = _make_codec(btf, self.btf_value_type_id)
+            for what, c, size in (("key", key_codec, self.key_size),
+                                  ("value", value_codec, self.value_size)):
+                csize = getattr(c, "size", size) if c is not None else size
+                if csize != size:
+                    raise MapError(f"map {self.name!r}: {what} codec is {csize} bytes but the "
+                                   f"map's {what}_size is {size}")
+            self.key_codec = key_codec
+            self.value_codec = value_codec
+            self._setup()
+        except BaseException:
+            fd.close()
+            raise
+
+    def _setup(self) -> None:
+        self._percpu = self.type in PERCPU_TYPES
+        self._ncpu = _sys.possible_cpus() if self._percpu else 1
+        self._stride = (self.value_size + 7) & ~7 if self._percpu else self.value_size
+        self._vtotal = self._stride * self._ncpu
+        ops = self._ops = _sys.MapOps(self._fd.fd, self.key_size, self._vtotal, self.name)
+        self._wkey = self._writer(ops.key, self.key_size, self.key_codec, "key")
+        self._rkey_next = self._reader(ops.next, self.key_size, self.key_codec)
+        if self._percpu:
+            self._wval = self._percpu_writer()
+            self._rval = self._percpu_reader()
+        else:
+            self._wval = self._writer(ops.value, self.value_size, self.value_codec, "value")
+            if self.type in FD_VALUE_TYPES and self.value_codec is None:
+                self._rval = self._int_reader(ops.value, self.value_size)
+            else:
+                self._rval = self._reader(ops.value, self.value_size, self.value_codec)
+
+    # -- encoding ------------------------------------------------------------------
+
+    def _writer(self, buf: Any, size: int, codec: Any, what: str) -> Any:
+        mv = memoryview(buf).cast("B")[:size]
+        fmt = _INT_FMT.get(size)
+        name = self.name
+        fdvals = what == "value" and self.type in FD_VALUE_TYPES
+
+        def slow(v: Any) -> None:
+            if codec is not None:
+                try:
+                    v = codec.encode(v)
+                except MapError:
+                    raise
+                except Exception as e:
+                    raise MapError(f"map {name!r}: cannot encode {what} {v!r}: {e}") from e
+            if isinstance(v, bool):
+                v = int(v)
+            if not isinstance(v, (int, bytes, bytearray, memoryview)) and fdvals:
+                v = _fd_of(v)
+            if isinstance(v, int):
+                try:
+                    mv[:] = v.to_bytes(size, "little", signed=v < 0)
+                except OverflowError:
+                    raise MapError(f"map {name!r}: {what} {v} does not fit in {size} "
+                                   f"bytes") from None
+                return
+            try:
+                b = memoryview(v).cast("B")
+            except TypeError:
+                raise MapError(f"map {name!r}: {what} must be bytes or int, got "
+                               f"{type(v).__name__}") from None
+            if b.nbytes != size:
+                raise MapError(f"map {name!r}: {what} is {b.nbytes} bytes but the map's "
+                               f"{what}_size is {size}")
+            mv[:] = b
+
+        if codec is None and fmt is not None:
+            pack = struct.Struct(fmt).pack_into
+
+            def write(v: Any) -> None:
+                if type(v) is int:
+                    try:
+                        pack(buf, 0, v)
+                        return
+                    except struct.error:
+                        pass
+                slow(v)
+            return write
+        return slow
+
+    def _reader(self, buf: Any, size: int, codec: Any) -> Any:
+        if codec is not None:
+            dec = codec.decode
+
+            def read() -> Any:
+                return dec(buf.raw[:size])
+            return read
+        if size == 0:
+            return lambda: b""
+        if len(buf) == size:   # the buffer is exactly one element: no slicing
+            return partial(type(buf).raw.__get__, buf)
+
+        def read_raw() -> bytes:
+            return buf.raw[:size]
+        return read_raw
+
+    @staticmethod
+    def _int_reader(buf: Any, size: int) -> Any:
+        fmt = _INT_FMT.get(size)
+        if fmt is None:
+            return lambda: buf.raw[:size]
+        return lambda: _unpack_from(fmt, buf, 0)[0]
+
+    def _percpu_writer(self) -> Any:
+        ncpu, stride, vs = self._ncpu, self._stride, self.value_size
+        buf = self._ops.value
+        mv = memoryview(buf).cast("B")
+        one = _ElemEncoder(vs, self.value_codec, self.name)
+
+        def write(v: Any) -> None:
+            if isinstance(v, (list, tuple)):
+                if len(v) != ncpu:
+                    raise MapError(f"map {self.name!r}: per-CPU value needs {ncpu} items "
+                                   f"(possible CPUs), got {len(v)}")
+                for i, x in enumerate(v):
+                    mv[i * stride:i * stride + vs] = one(x)
+            else:  # one value for every CPU
+                b = one(v)
+                for i in range(ncpu):
+                    mv[i * stride:i * stride + vs] = b
+        return write
+
+    def _percpu_reader(self) -> Any:
+        ncpu, stride, vs = self._ncpu, self._stride, self.value_size
+        buf = self._ops.value
+        codec = self.value_codec
+
+        def read() -> list:
+            raw = buf.raw
+            vals = [raw[i * stride:i * stride + vs] for i in range(ncpu)]
+            if codec is not None:
+                return [codec.decode(v) for v in vals]
+            return vals
+        return read
+
+    def _encode_key(self, key: Any) -> bytes:
+        self._wkey(key)
+        return self._ops.key.raw[:self.key_size]
+
+    def _encode_value(self, value: Any) -> bytes:
+        self._wval(value)
+        return self._ops.value.raw[:self._vtotal]
+
+    def _decode_key(self, raw: bytes) -> Any:
+        return self.key_codec.decode(raw) if self.key_codec is not None else raw
+
+    def _decode_value(self, raw: bytes) -> Any:
+        if self._percpu:
+            vs, st = self.value_size, self._stride
+            vals = [raw[i * st:i * st + vs] for i in range(self._ncpu)]
+            if self.value_codec is not None:
+                return [self.value_codec.decode(v) for v in vals]
+            return vals
+        if self.value_codec is not None:
+            return self.value_codec.decode(raw)
+        if self.type in FD_VALUE_TYPES and self.value_size in _INT_FMT:
+            return _unpack_from(_INT_FMT[self.value_size], raw, 0)[0]
+        return raw
+
+    # -- constructors --------------------------------------------------------------
+
+    @classmethod
+    def create(cls, type: int | str, key_size: int | None = None,
+               value_size: int | None = None, max_entries: int | None = None,
+               flags: int | None = None, *, name: str | None = None, inner_map: Any = None,
+               btf: Any = None, key_type_id: int = 0, value_type_id: int = 0,
+               vmlinux_value_type_id: int = 0, numa_node: int | None = None,
+               map_extra: int = 0, ifindex: int = 0, key_codec: Any = None,
+               value_codec: Any = None, btf_types: Any = None) -> "Map":
+        """Create a map. Sizes, max_entries and flags left out take defaults that suit the
+        type (e.g. PERF_EVENT_ARRAY gets one slot per possible CPU, local storage maps get
+        BPF_F_NO_PREALLOC and a generated BTF value type, *_OF_MAPS an ARRAY inner map).
+
+        ``btf`` is a loaded BTF (fd, FD or object with fileno()) holding ``key_type_id`` /
+        ``value_type_id``; ``btf_types`` the parsed BTF to type keys/values with.
+        """
+        t = _resolve_type(type)
+        dk, dv, dm, dfl = _DEFAULTS.get(t, (4, 8, 1024, 0))
+        ks = dk if key_size is None else key_size
+        vs = dv if value_size is None else value_size
+        me = dm if max_entries is None else max_entries
+        fl = dfl if flags is None else flags
+        if t == PERF_EVENT_ARRAY and me == 0:
+            me = _sys.possible_cpus()
+        if t == CPUMAP and me == 0:
+            me = _sys.possible_cpus()
+        if numa_node is not None:
+            fl |= BPF_F_NUMA_NODE
+        tmp: list = []
+        try:
+            btf_fd = btf
+            if btf is not None and not _fd_like(btf) and hasattr(btf, "raw"):
+                # a parsed BTF (corebpf.btf.BTF): load it for the kernel, type with it
+                btf_types = btf if btf_types is None else btf_types
+                btf_fd = _sys.btf_load(bytes(btf.raw))
+                tmp.append(btf_fd)
+            if t in LOCAL_STORAGE_TYPES and btf is None:
+                blob, key_type_id, value_type_id = storage_btf(vs, ks)
+                btf_fd = _sys.btf_load(blob)
+                tmp.append(btf_fd)
+            elif t == STRUCT_OPS and btf is None and vmlinux_value_type_id:
+                # the kernel wants some BTF fd alongside the vmlinux value type id
+                btf_fd = _sys.btf_load(storage_btf(4)[0])
+                tmp.append(btf_fd)
+            inner_fd = None
+            if t in (ARRAY_OF_MAPS, HASH_OF_MAPS):
+                if inner_map is None:
+                    inner = _sys.map_create(ARRAY, 4, 8, 1, map_name="inner")
+                    tmp.append(inner)
+                    inner_fd = inner
+                else:
+                    inner_fd = _fd_of(inner_map)
+            fd = _sys.map_create(t, ks, vs, me, fl, inner_map_fd=inner_fd,
+                                 numa_node=numa_node or 0, map_name=name, map_ifindex=ifindex,
+                                 btf_fd=btf_fd, btf_key_type_id=key_type_id,
+                                 btf_value_type_id=value_type_id,
+                                 btf_vmlinux_value_type_id=vmlinux_value_type_id,
+                                 map_extra=map_extra)
+        finally:
+            for x in tmp:
+                x.close()
+        info = {"type": t, "name": _sys._name16(name).decode(), "key_size": ks,
+                "value_size": vs, "max_entries": me, "map_flags": fl,
+                "map_extra": map_extra, "btf_key_type_id": key_type_id,
+                "btf_value_type_id": value_type_id}
+        try:
+            info["id"] = _sys.map_info(fd)["id"]
+        except KernelError:
+            info["id"] = 0
+        return cls(fd, info, key_codec=key_codec, value_codec=value_codec, btf=btf_types)
+
+    @classmethod
+    def from_fd(cls, fd: int | FD, **kw: Any) -> "Map":
+        """Wrap a map fd (a dup of it when given an int, so the caller keeps theirs)."""
+        if isinstance(fd, int):
+            try:
+                fd = FD(os.dup(fd), "map")
+            except OSError as e:
+                raise _sys.error_from_errno("dup map fd", e.errno or 9) from None
+        kw.setdefault("load_btf", True)
+        return cls(fd, **kw)
+
+    @classmethod
+    def from_id(cls, map_id: int, **kw: Any) -> "Map":
+        """Open the map with kernel id ``map_id``."""
+        kw.setdefault("load_btf", True)
+        return cls(_sys.map_get_fd_by_id(map_id), **kw)
+
+    @classmethod
+    def from_pin(cls, path: str, *, readonly: bool = False, **kw: Any) -> "Map":
+        """Open the map pinned at ``path``."""
+        fd = _sys.obj_get(path, BPF_F_RDONLY if readonly else 0, kind="map")
+        kw.setdefault("load_btf", True)
+        m = cls(fd, **kw)
+        m.pinned = path
+        return m
+
+    # -- life cycle ----------------------------------------------------------------
+
+    @property
+    def fd(self) -> int:
+        return self._fd.fd
+
+    def fileno(self) -> int:
+        return self._fd.fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd.closed
+
+    def close(self) -> None:
+        """Close the map fd (and unmap what ``mmap()`` mapped)."""
+        mms, self._mmaps = self._mmaps, []
+        for view, mm in mms:
+            try:
+                view.release()
+            except Exception:
+                pass
+            try:
+                mm.close()
+            except BufferError:
+                # A view derived from ours is still alive; the mapping goes with it.
+                pass
+        rv, self._raw_view = self._raw_view, None
+        if rv is not None:
+            rv.close()
+        ops = getattr(self, "_ops", None)
+        if ops is not None:
+            ops.invalidate()
+        if self._owner:
+            self._fd.close()
+
+    def __enter__(self) -> "Map":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._fd.closed else f"fd={self._fd._fd}"
+        return (f"<Map {self.name!r} {map_type_name(self.type)} key={self.key_size} "
+                f"value={self.value_size} max_entries={self.max_entries} {state}>")
+
+    def pin(self, path: str) -> None:
+        """Pin the map at ``path`` (on bpffs)."""
+        _sys.obj_pin(self._fd, path)
+        self.pinned = path
+
+    def unpin(self, path: str | None = None) -> None:
+        """Remove the pin made by ``pin()`` (or the one at ``path``)."""
+        p = path or self.pinned
+        if not p:
+            raise MapError(f"map {self.name!r} is not pinned")
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise _sys.error_from_errno("unpin", e.errno or 1, f"path {p!r}") from None
+        if p == self.pinned:
+            self.pinned = None
+
+    def info(self) -> _sys.Info:
+        """The kernel's ``bpf_map_info`` for this map."""
+        return _sys.map_info(self._fd)
+
+    def freeze(self) -> None:
+        """Make the map read-only for user space (BPF_MAP_FREEZE)."""
+        try:
+            _sys.map_freeze(self._fd)
+        except KernelError as e:
+            e.detail = f"map {self.name!r}"
+            raise
+
+    @property
+    def raw(self) -> "Map":
+        """A view of this map with bytes keys and values (same map, closed with it)."""
+        if self._raw_view is None:
+            v = Map.__new__(Map)
+            for s in Map.__slots__:
+                if s != "__weakref__" and hasattr(self, s):
+                    object.__setattr__(v, s, getattr(self, s))
+            v._owner = False
+            v._mmaps = []
+            v._raw_view = None
+            v.key_codec = v.value_codec = None
+            v._setup()
+            self._raw_view = v
+        return self._raw_view
+
+    # -- element ops ---------------------------------------------------------------
+
+    def _err(self, cmd: int, what: str = "") -> Error:
+        if self._fd.closed:
+            return MapError(f"map {self.name!r} is closed")
+        return self._ops.error(cmd, f"map {self.name!r}" + (f": {what}" if what else ""))
+
+    def lookup(self, key: Any, flags: int = 0) -> Any:
+        """The value at ``key``; raises NotFound if there is none."""
+        ops = self._ops
+        self._wkey(key)
+        ops.set_flags(flags)
+        if ops._lookup() < 0:
+            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
+        return self._rval()
+
+    def __getitem__(self, key: Any) -> Any:
+        ops = self._ops
+        self._wkey(key)
+        if ops._flags:
+            ops.set_flags(0)
+        if ops._lookup() < 0:
+            if _get_errno() == _ENOENT:
+                raise KeyError(key)
+            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
+        return self._rval()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        ops = self._ops
+        self._wkey(key)
+        if ops._flags:
+            ops.set_flags(0)
+        if ops._lookup() < 0:
+            if _get_errno() == _ENOENT:
+                return default
+            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
+        return self._rval()
+
+    def __contains__(self, key: Any) -> bool:
+        if self.type == BLOOM_FILTER:
+            return self._bloom_has(key)
+        ops = self._ops
+        self._wkey(key)
+        if ops._flags:
+            ops.set_flags(0)
+        if ops._lookup() < 0:
+            if _get_errno() == _ENOENT:
+                return False
+            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
+        return True
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        ops = self._ops
+        self._wkey(key)
+        self._wval(value)
+        if ops._flags:
+            ops.set_flags(0)
+        if ops._update() < 0:
+            raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r}")
+
+    def update(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
+        """Set ``key`` to ``value`` with BPF_ANY / BPF_NOEXIST / BPF_EXIST (| BPF_F_LOCK)."""
+        ops = self._ops
+        self._wkey(key)
+        self._wval(value)
+        ops.set_flags(flags)
+        if ops._update() < 0:
+            raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r} flags {flags:#x}")
+
+    def __delitem__(self, key: Any) -> None:
+        self._wkey(key)
+        if self._ops._delete() < 0:
+            if _get_errno() == _ENOENT:
+                raise KeyError(key)
+            raise self._err(BPF_MAP_DELETE_ELEM, f"key {key!r}")
+
+    def delete(self, key: Any) -> None:
+        """Delete ``key``; raises NotFound if absent."""
+        self._wkey(key)
+        if self._ops._delete() < 0:
+            raise self._err(BPF_MAP_DELETE_ELEM, f"key {key!r}")
+
+    def pop(self, key: Any = _MISSING, default: Any = _MISSING) -> Any:
+        """Dict-style pop for keyed maps; queue/stack pop when called without a key."""
+        if self.type in KEYLESS_TYPES:
+            if key is not _MISSING and default is _MISSING:
+                default = key
+            return self._keyless_take(True, default)
+        if key is _MISSING:
+            raise MapError(f"map {self.name!r}: pop() needs a key")
+        try:
+            return self.lookup_and_delete(key)
+        except NotFound:
+            if default is _MISSING:
+                raise KeyError(key) from None
+            return default
+        except KernelError as e:
+            if e.errno not in (22, 95, 524):
+                raise
+        # map types without lookup_and_delete: two steps
+        v = self.get(key, _MISSING)
+        if v is _MISSING:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        del self[key]
+        return v
+
+    def lookup_and_delete(self, key: Any = None, flags: int = 0) -> Any:
+        """Atomically read and remove ``key`` (or the head of a queue/stack)."""
+        ops = self._ops
+        if self.key_size:
+            self._wkey(key)
+        ops.set_flags(flags)
+        if ops._lookup_and_delete() < 0:
+            raise self._err(BPF_MAP_LOOKUP_AND_DELETE_ELEM,
+                            f"key {key!r}" if self.key_size else "empty")
+        return self._rval()
+
+    # -- queue / stack / bloom -----------------------------------------------------
+
+    def push(self, value: Any, flags: int = BPF_ANY) -> None:
+        """Queue/stack: push ``value`` (BPF_EXIST overwrites the oldest when full).
+        Bloom filter: add ``value``."""
+        if self.type not in KEYLESS_TYPES:
+            raise MapError(f"map {self.name!r}: push() is for queue, stack and bloom filter "
+                           f"maps, not {map_type_name(self.type)}")
+        ops = self._ops
+        self._wval(value)
+        ops.set_flags(flags)
+        if ops._update() < 0:
+            raise self._err(BPF_MAP_UPDATE_ELEM, "push")
+
+    def _keyless_take(self, remove: bool, default: Any) -> Any:
+        if self.type not in (QUEUE, STACK):
+            raise MapError(f"map {self.name!r}: pop()/peek() are for queue and stack maps")
+        ops = self._ops
+        ops.set_flags(0)
+        r = ops._lookup_and_delete() if remove else ops._lookup()
+        if r < 0:
+            if _get_errno() == _ENOENT and default is not _MISSING:
+                return default
+            raise self._err(BPF_MAP_LOOKUP_AND_DELETE_ELEM if remove else BPF_MAP_LOOKUP_ELEM,
+                            "empty" if _get_errno() == _ENOENT else "")
+        return self._rval()
+
+    def peek(self, default: Any = _MISSING) -> Any:
+        """Queue/stack: the next value without removing it (NotFound when empty)."""
+        return self._keyless_take(False, default)
+
+    def _bloom_has(self, value: Any) -> bool:
+        ops = self._ops
+        self._wval(value)
+        ops.set_flags(0)
+        if ops._lookup() < 0:
+            if _get_errno() == _ENOENT:
+                return False
+            raise self._err(BPF_MAP_LOOKUP_ELEM, "bloom filter check")
+        return True
+
+    # -- iteration -----------------------------------------------------------------
+
+    def _raw_keys(self) -> Iterator[bytes]:
+        if self.type in KEYLESS_TYPES or self.key_size == 0:
+            raise MapError(f"map {self.name!r}: {map_type_name(self.type)} maps have no keys")
+        if self._fd.closed:
+            raise MapError(f"map {self.name!r} is closed")
+        ops = self._ops
+        ks = self.key_size
+        first = True
+        while True:
+            if not ops.next_key(first):
+                return
+            k = ops.next.raw[:ks]
+            yield k
+            ops.key[:ks] = k  # continue from here
+            first = False
+
+    def keys(self) -> Iterator[Any]:
+        """Iterate over the keys (BPF_MAP_GET_NEXT_KEY)."""
+        dec = self.key_codec.decode if self.key_codec is not None else None
+        for k in self._raw_keys():
+            yield dec(k) if dec else k
+
+    __iter__ = keys
+
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """Iterate over (key, value); entries deleted meanwhile are skipped."""
+        ops = self._ops
+        kdec = self.key_codec.decode if self.key_codec is not None else None
+        for k in self._raw_keys():
+            saved = ops.key.raw
+            ops.key[:self.key_size] = k
+            if ops._flags:
+                ops.set_flags(0)
+            if ops._lookup() < 0:
+                if _get_errno() == _ENOENT:
+                    continue
+                raise self._err(BPF_MAP_LOOKUP_ELEM)
+            v = self._rval()
+            ops.key[:] = saved
+            yield (kdec(k) if kdec else k), v
+
+    def values(self) -> Iterator[Any]:
+        for _, v in self.items():
+            yield v
+
+    def __len__(self) -> int:
+        """Number of entries (arrays: max_entries; others: counted by iteration)."""
+        if self.type in ARRAY_TYPES:
+            return self.max_entries
+        if self.type in KEYLESS_TYPES or self.key_size == 0:
+            raise MapError(f"map {self.name!r}: len() is not defined for "
+                           f"{map_type_name(self.type)} maps")
+        n = 0
+        for _ in self._raw_keys():
+            n += 1
+        return n
+
+    def __bool__(self) -> bool:
+        return True
+
+    def clear(self) -> None:
+        """Delete every key (hash-like maps)."""
+        for k in list(self._raw_keys()):
+            self._ops.key[:self.key_size] = k
+            if self._ops._delete() < 0 and _get_errno() != _ENOENT:
+                raise self._err(BPF_MAP_DELETE_ELEM)
+
+    # -- batch ops -----------------------------------------------------------------
+
+    def _buf(self, data: Any, elem: int, what: str) -> tuple[Any, int]:
+        """Turn keys/values given as a buffer or a sequence of Python values into a
+        buffer; returns (buffer, element count)."""
+        if isinstance(data, (list, tuple)):
+            enc = self._encode_key if what == "keys" else self._encode_value
+            b = b"".join(enc(x) for x in data)
+            return b, len(data)
+        try:
+            n = memoryview(data).nbytes
+        except TypeError:
+            raise MapError(f"map {self.name!r}: {what} must be a buffer or a list, got "
+                           f"{type(data).__name__}") from None
+        if elem == 0 or n % elem:
+            raise MapError(f"map {self.name!r}: {what} buffer of {n} bytes is not a "
+                           f"multiple of {elem}")
+        return data, n // elem
+
+    def update_batch(self, keys: Any, values: Any, flags: int = BPF_ANY,
+                     elem_flags: int | None = None) -> int:
+        """BPF_MAP_UPDATE_BATCH from buffers (bytes, memoryview, numpy arrays, ...) of
+        packed keys and values, or from lists of keys and values. Returns the count."""
+        kb, n = self._buf(keys, self.key_size, "keys")
+        vb, m = self._buf(values, self._vtotal, "values")
+        if n != m:
+            raise MapError(f"map {self.name!r}: {n} keys but {m} values")
+        if n == 0:
+            return 0
+        ef = flags if elem_flags is None else elem_flags
+        try:
+            return _sys.map_update_batch(self._fd, kb, vb, n, ef, 0)
+        except KernelError as e:
+            e.detail = f"map {self.name!r}: {e.detail}"
+            raise
+
+    def delete_batch(self, keys: Any) -> int:
+        """BPF_MAP_DELETE_BATCH of packed keys (or a list of keys). Returns the count."""
+        kb, n = self._buf(keys, self.key_size, "keys")
+        if n == 0:
+            return 0
+        try:
+            return _sys.map_delete_batch(self._fd, kb, n)
+        except KernelError as e:
+            e.detail = f"map {self.name!r}: {e.detail}"
+            raise
+
+    def lookup_batch(self, keys: Any = None, values: Any = None, *,
+                     chunk: int | None = None, delete: bool = False,
+                     elem_flags: int = 0) -> tuple[int, Any, Any]:
+        """Read the whole map with BPF_MAP_LOOKUP_BATCH (``delete``: ..._AND_DELETE_BATCH).
+
+        ``keys``/``values`` are writable buffers (bytearray, numpy arrays, ...) filled in
+        place; by default bytearrays of max_entries elements are made. Returns
+        (count, keys, values) with the buffers trimmed to ``count`` elements when we made
+        them. ``chunk`` is the number of elements asked per syscall.
+        """
+        ks, vt = self.key_size, self._vtotal
+        cap = self.max_entries
+        if keys is None:
+            keys = bytearray(cap * ks)
+            mine = True
+        else:
+            mine = False
+            cap = memoryview(keys).nbytes // ks if ks else 0
+        if values is None:
+            values = bytearray(cap * vt)
+        else:
+            cap = min(cap, memoryview(values).nbytes // vt)
+        kmv = memoryview(keys).cast("B")
+        vmv = memoryview(values).cast("B")
+        tok_in = bytearray(max(ks, 8))
+        tok_out = bytearray(max(ks, 8))
+        step = chunk or max(cap, 1)
+        total = 0
+        first = True
+        fn = _sys.map_lookup_and_delete_batch if delete else _sys.map_lookup_batch
+        while total < cap:
+            want = min(step, cap - total)
+            try:
+                n, done = fn(self._fd, kmv[total * ks:(total + want) * ks],
+                             vmv[total * vt:(total + want) * vt], want,
+                             None if first else tok_in, tok_out, elem_flags, 0)
+            except KernelError as e:
+                if e.errno == 28 and want < cap - total:  # ENOSPC: a bucket is bigger
+                    step *= 2
+                    continue
+                e.detail = f"map {self.name!r}: {e.detail}"
+                raise
+            total += n
+            if done:
+                break
+            tok_in[:] = tok_out
+            first = False
+        kmv.release()
+        vmv.release()
+        if mine:
+            del keys[total * ks:]
+            del values[total * vt:]
+        return total, keys, values
+
+    def lookup_and_delete_batch(self, keys: Any = None, values: Any = None, *,
+                                chunk: int | None = None) -> tuple[int, Any, Any]:
+        return self.lookup_batch(keys, values, chunk=chunk, delete=True)
+
+    def items_batch(self) -> list[tuple[Any, Any]]:
+        """All (key, value) pairs, read with batch lookups and decoded."""
+        n, kb, vb = self.lookup_batch()
+        ks, vt = self.key_size, self._vtotal
+        return [(self._decode_key(bytes(kb[i * ks:(i + 1) * ks])),
+                 self._decode_value(bytes(vb[i * vt:(i + 1) * vt]))) for i in range(n)]
+
+    # -- mmap ----------------------------------------------------------------------
+
+    def mmap(self, writable: bool | None = None) -> memoryview:
+        """Map the values of a BPF_F_MMAPABLE array (or an arena) into memory; the view
+        is released (and unmapped) when the map is closed."""
+        if not self.flags & BPF_F_MMAPABLE:
+            raise MapError(f"map {self.name!r} was not created with BPF_F_MMAPABLE")
+        if self.type == ARENA:
+            size = self.max_entries * _PAGE
+        else:
+            size = ((self.value_size + 7) & ~7) * self.max_entries
+        size = (size + _PAGE - 1) // _PAGE * _PAGE
+        if writable is None:
+            writable = True
+        try:
+            mm = _sys.mmap_fd(self._fd, size, writable=writable, what=f"mmap map {self.name!r}")
+        except KernelError as e:
+            if writable and e.errno == 1:  # frozen maps can only be mapped read-only
+                mm = _sys.mmap_fd(self._fd, size, writable=False,
+                                  what=f"mmap map {self.name!r}")
+            else:
+                raise
+        view = memoryview(mm)
+        self._mmaps.append((view, mm))
+        return view
+
+
+class _ElemEncoder:
+    """Encode one element to exactly ``size`` bytes (ints, bytes or through a codec)."""
+
+    __slots__ = ("size", "codec", "name")
+
+    def __init__(self, size: int, codec: Any, name: str) -> None:
+        self.size, self.codec, self.name = size, codec, name
+
+    def __call__(self, v: Any) -> bytes:
+        if self.codec is not None:
+            v = self.codec.encode(v)
+        if isinstance(v, int):
+            try:
+                return v.to_bytes(self.size, "little", signed=v < 0)
+            except OverflowError:
+                raise MapError(f"map {self.name!r}: value {v} does not fit in {self.size} "
+                               f"bytes") from None
+        try:
+            b = bytes(memoryview(v).cast("B"))
+        except TypeError:
+            raise MapError(f"map {self.name!r}: value must be bytes or int, got "
+                           f"{type(v).__name__}") from None
+        if len(b) != self.size:
+            raise MapError(f"map {self.name!r}: value is {len(b)} bytes but value_size is "
+                           f"{self.size}")
+        return b
+
+
+__all__ = ["Map", "MAP_TYPES", "MAP_TYPE_NAMES", "map_type_name", "BPF_ANY", "BPF_NOEXIST",
+           "BPF_EXIST", "BPF_F_LOCK", "BPF_F_NO_PREALLOC", "BPF_F_MMAPABLE",
+           "BPF_F_RDONLY_PROG", "BPF_F_WRONLY_PROG", "BPF_F_INNER_MAP", "storage_btf"]

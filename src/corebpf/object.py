@@ -1,0 +1,933 @@
+"""The load pipeline: ObjectSpec → live maps and programs (``Object``).
+
+``corebpf.load(path_or_spec, ...)`` does what libbpf's ``bpf_object__load`` does, in order:
+
+1. kernel BTF (lazy: read only when a CO-RE record, a ksym/kfunc or an attach target
+   needs it); module BTF on demand;
+2. CO-RE: copies of each function's instructions are relocated (``btf.core``);
+3. object BTF sanitized for this kernel and loaded (``btf.marshal``);
+4. maps created (inner-map templates, pinning by name, PERF_EVENT_ARRAY sizing), global
+   data filled, ``.rodata``/``.kconfig`` frozen, map-in-map slots set;
+5. each entry program linked (``linker``) with its subprograms;
+6. programs loaded with func_info/line_info, then prog-array slots filled.
+
+Every error path closes what was opened before it.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any, Iterable
+
+from . import _sys
+from .errors import Error, KernelError, MapError, ObjectError, VerifierError
+from .programs import Program
+
+_PIN_BY_NAME = 1
+_MAP_PERF_EVENT_ARRAY = 4
+_MAP_PROG_ARRAY = 3
+_MAP_ARRAY_OF_MAPS, _MAP_HASH_OF_MAPS = 12, 13
+# map types that refuse BTF key/value type ids (libbpf clears them, as do we)
+_NO_BTF_MAPS = frozenset((4, 7, 8, 12, 13, 14, 15, 16, 17, 18, 22, 23, 25, 27, 31))
+_PROG_TRACING, _PROG_LSM, _PROG_EXT = 26, 29, 28
+_ATTACH_TRACE_ITER, _ATTACH_RAW_TP, _ATTACH_LSM_MAC = 28, 23, 27
+
+
+class Object:
+    """A loaded object: ``maps`` and ``programs`` (dicts by name), ``links``,
+    ``variables`` (global data by name, read/write through the maps), ``errors``
+    (per-program load errors with ``continue_on_error``), ``spec`` (the ObjectSpec used).
+
+    Closing the object detaches its links and closes every map and program it made.
+    """
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.name = getattr(spec, "name", "")
+        self.maps: dict[str, Any] = {}
+        self.programs: dict[str, Program] = {}
+        self.links: list[Any] = []
+        self.errors: dict[str, BaseException] = {}
+        self.btf_fd: Any = None
+        self.btf_error: BaseException | None = None
+        self.core_results: dict[str, list] = {}
+        self._map_fds: dict[str, Any] = {}
+        self._extra_fds: list[Any] = []
+        self._closed = False
+        self.variables = Variables(self)
+
+    # -- lifetime -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Detach links, close programs, maps and the object BTF (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        first: BaseException | None = None
+        for ln in reversed(self.links):
+            try:
+                ln.close()
+            except Exception as e:  # keep closing the rest
+                first = first or e
+        self.links.clear()
+        for p in self.programs.values():
+            p.close()
+        for name, m in self.maps.items():
+            try:
+                m.close()
+            except Exception as e:
+                first = first or e
+        for fd in self._map_fds.values():
+            fd.close()
+        for fd in self._extra_fds:
+            fd.close()
+        if self.btf_fd is not None:
+            self.btf_fd.close()
+        if first is not None:
+            raise first
+
+    def __enter__(self) -> "Object":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not self._closed:
+                self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return (f"<Object {self.name!r} {len(self.programs)} programs, {len(self.maps)} maps"
+                f"{', closed' if self._closed else ''}>")
+
+    # -- use ----------------------------------------------------------------------------
+    def attach_all(self) -> list[Any]:
+        """Attach every program whose section names its hook (tp/, raw_tp/, tp_btf/,
+        uprobe with a target, xdp needs an interface so it is skipped, ...). Links are kept
+        in ``links`` and detached by ``close()``. Returns the new links."""
+        new = []
+        for name, prog in self.programs.items():
+            if not _auto_attach(prog.spec):
+                continue
+            try:
+                link = prog.attach()
+            except Exception:
+                for ln in new:
+                    try:
+                        ln.close()
+                    except Exception:
+                        pass
+                    self.links.remove(ln)
+                raise
+            if link is not None:
+                self.links.append(link)
+                new.append(link)
+        return new
+
+    def ring_buffer(self, name: str, *args: Any, **kw: Any) -> Any:
+        """A ``RingBuffer`` reader on the ring-buffer map ``name`` (``event_type=`` a BTF
+        type name to decode records)."""
+        from .ringbuf import RingBuffer
+        m = self._map(name)
+        if "btf" not in kw and self.spec is not None and getattr(self.spec, "btf", None):
+            kw.setdefault("btf", self.spec.btf)
+        try:
+            return RingBuffer(m, *args, **kw)
+        except TypeError:
+            kw.pop("btf", None)
+            return RingBuffer(m, *args, **kw)
+
+    def perf_buffer(self, name: str, *args: Any, **kw: Any) -> Any:
+        """A ``PerfBuffer`` reader on the PERF_EVENT_ARRAY map ``name``."""
+        from .perfbuf import PerfBuffer
+        m = self._map(name)
+        if "btf" not in kw and self.spec is not None and getattr(self.spec, "btf", None):
+            kw.setdefault("btf", self.spec.btf)
+        try:
+            return PerfBuffer(m, *args, **kw)
+        except TypeError:
+            kw.pop("btf", None)
+            return PerfBuffer(m, *args, **kw)
+
+    def _map(self, name: str) -> Any:
+        try:
+            return self.maps[name]
+        except KeyError:
+            raise MapError(f"object {self.name!r} has no map {name!r} "
+                           f"(maps: {', '.join(self.maps) or 'none'})") from None
+
+    def map_fd(self, name: str) -> int:
+        m = self._map(name)
+        return _fdnum(m)
+
+
+def _fdnum(x: Any) -> int:
+    if isinstance(x, int):
+        return x
+    fd = getattr(x, "fd", None)
+    if fd is not None:
+        return _fdnum(fd)
+    return x.fileno()
+
+
+def _auto_attach(spec: Any) -> bool:
+    """Does libbpf's bpf_object__attach_skeleton attach this program on its own? Only
+    sections that name their hook completely (tp/cat/name, raw_tp/name, tp_btf/name,
+    uprobe/path:func, iter/task, ...); xdp, tc, cgroup, socket ... need a target from the
+    caller, freplace a target program."""
+    if spec is None or not getattr(spec, "autoload", True):
+        return False
+    sd = getattr(spec, "sec_def", None)
+    if sd is None or not getattr(sd, "auto_attach", None) or spec.type == _PROG_EXT:
+        return False
+    if not spec.attach_to:
+        return False
+    if sd.auto_attach in ("uprobe", "usdt", "uprobe_multi") and ":" not in spec.attach_to:
+        return False
+    return True
+
+
+class Variables:
+    """Global variables of a loaded object: ``obj.variables["x"]`` reads the current value
+    (decoded through BTF when the type is an int/enum/struct; else bytes),
+    ``obj.variables["x"] = v`` writes it (refused for ``.rodata``/``.kconfig``, frozen)."""
+
+    def __init__(self, obj: Object) -> None:
+        self._obj = obj
+
+    def _var(self, name: str) -> Any:
+        spec = self._obj.spec
+        v = spec.variables.get(name) if spec is not None else None
+        if v is None:
+            raise ObjectError(f"no global variable {name!r} (variables: "
+                              f"{', '.join(spec.variables) if spec else 'none'})",
+                              file=getattr(spec, "path", None), symbol=name)
+        return v
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._obj.spec.variables
+
+    def __iter__(self):
+        return iter(self._obj.spec.variables)
+
+    def keys(self):
+        return self._obj.spec.variables.keys()
+
+    def raw(self, name: str) -> bytes:
+        """The variable's current bytes, read from its map."""
+        v = self._var(name)
+        fd, vsize = self._fd(v)
+        buf = bytearray(vsize)
+        _sys.map_lookup_elem(fd, struct.pack("<I", 0), buf)
+        return bytes(buf[v.offset:v.offset + v.size])
+
+    def _fd(self, v: Any) -> tuple[int, int]:
+        m = self._obj.maps.get(v.section)
+        if m is None:
+            raise ObjectError(f"variable {v.name!r}: its map {v.section!r} was not created",
+                              symbol=v.name)
+        return _fdnum(m), v.map.value_size
+
+    def __getitem__(self, name: str) -> Any:
+        v = self._var(name)
+        return _decode(self._obj.spec.btf, v, self.raw(name))
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        v = self._var(name)
+        if v.map.freeze:
+            raise ObjectError(f"variable {name!r} lives in {v.section}, frozen after load; "
+                              "set it before loading (variables={...})", symbol=name)
+        data = _encode(self._obj.spec.btf, v, value)
+        fd, vsize = self._fd(v)
+        buf = bytearray(vsize)
+        key = struct.pack("<I", 0)
+        _sys.map_lookup_elem(fd, key, buf)
+        buf[v.offset:v.offset + v.size] = data
+        _sys.map_update_elem(fd, key, buf)
+
+
+def _int_type(btf: Any, type_id: int) -> tuple[bool, bool] | None:
+    """(is integer-like, signed) for ints/enums/bools behind typedefs/qualifiers."""
+    if btf is None or not type_id:
+        return None
+    try:
+        t = btf.resolve(type_id)
+    except Exception:
+        return None
+    from .btf import types as T
+    if t.kind == T.INT:
+        return True, bool(t.encoding & T.INT_SIGNED)
+    if t.kind in (T.ENUM, T.ENUM64):
+        return True, bool(getattr(t, "signed", False))
+    return None
+
+
+def _decode(btf: Any, v: Any, data: bytes) -> Any:
+    it = _int_type(btf, v.type_id)
+    if it is None and v.size in (1, 2, 4, 8) and btf is None:
+        it = (True, False)
+    if it is not None and v.size in (1, 2, 4, 8, 16):
+        return int.from_bytes(data, "little", signed=it[1])
+    if btf is not None and v.type_id:
+        try:
+            from .btf.codec import Codec
+            return Codec(btf, v.type_id).decode(data)
+        except Exception:
+            pass
+    return data
+
+
+def _encode(btf: Any, v: Any, value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+    elif isinstance(value, bool):
+        data = int(value).to_bytes(v.size, "little")
+    elif isinstance(value, int):
+        it = _int_type(btf, v.type_id)
+        signed = (it[1] if it else False) or value < 0
+        try:
+            data = value.to_bytes(v.size, "little", signed=signed)
+        except OverflowError:
+            raise ObjectError(f"value {value} does not fit variable {v.name!r} "
+                              f"({v.size} bytes)", symbol=v.name) from None
+    elif isinstance(value, str):
+        data = value.encode()[: v.size].ljust(v.size, b"\0")
+    else:
+        try:
+            from .btf.codec import Codec
+            data = Codec(btf, v.type_id).encode(value)
+        except Exception as e:
+            raise ObjectError(f"cannot encode {value!r} for variable {v.name!r}: {e}",
+                              symbol=v.name) from None
+    if len(data) != v.size:
+        raise ObjectError(f"value of {len(data)} bytes for variable {v.name!r} of "
+                          f"{v.size} bytes", symbol=v.name)
+    return data
+
+
+# --------------------------------------------------------------------------- load
+
+def open_object(path_or_spec: Any) -> Any:
+    """Read an object (path) into a fresh ObjectSpec, or copy a spec; nothing is loaded."""
+    from .spec import ObjectSpec
+    if isinstance(path_or_spec, ObjectSpec):
+        return path_or_spec.copy()
+    if isinstance(path_or_spec, (bytes, bytearray, memoryview)):
+        return ObjectSpec.from_bytes(path_or_spec)
+    return ObjectSpec.from_file(os.fspath(path_or_spec))
+
+
+def load(path_or_spec: Any, *, btf: Any = None, variables: dict[str, Any] | None = None,
+         maps: dict[str, dict[str, Any]] | None = None, pin_root: str | None = None,
+         programs: Iterable[str] | None = None, log_level: int = 0,
+         continue_on_error: bool = False) -> Object:
+    """Load a compiled object (path, bytes or ObjectSpec) into the kernel.
+
+    ``btf``: target BTF for CO-RE (a path or a ``BTF``; default the running kernel's).
+    ``variables``: {name: value} set in global data before load (ints, bytes, str, or values
+    the BTF codec takes). ``maps``: {name: {attribute: value}} overrides of MapSpec fields
+    (``max_entries``, ``flags``, ``pinning`` ...). ``pin_root``: directory for maps pinned by
+    name (default /sys/fs/bpf). ``programs``: names of the programs to load (default all).
+    ``log_level``: verifier log level (logs kept on ``Program.log``).
+    ``continue_on_error``: programs that fail are recorded in ``Object.errors`` instead of
+    failing the load. Returns an ``Object``; close it (or use ``with``).
+    """
+    spec = open_object(path_or_spec)
+    loader = _Loader(spec, btf=btf, pin_root=pin_root, log_level=log_level,
+                     continue_on_error=continue_on_error)
+    if variables:
+        loader.set_variables(variables)
+    if maps:
+        loader.set_map_options(maps)
+    return loader.run(programs)
+
+
+class _Loader:
+    def __init__(self, spec: Any, *, btf: Any, pin_root: str | None, log_level: int,
+                 continue_on_error: bool) -> None:
+        self.spec = spec
+        self.file = spec.path or spec.name
+        self.target_arg = btf
+        self._target: Any = None
+        self.pin_root = pin_root
+        self.log_level = log_level
+        self.continue_on_error = continue_on_error
+        self.obj = Object(spec)
+        self.btf_fd: Any = None
+        self.ksym_cache: dict[str, tuple] = {}
+        self.module_btf_fds: dict[str, Any] = {}
+        self._reused: set[str] = set()
+
+    # -- options ------------------------------------------------------------------------
+    def set_variables(self, variables: dict[str, Any]) -> None:
+        for name, value in variables.items():
+            v = self.spec.variables.get(name)
+            if v is None:
+                raise ObjectError(f"no global variable {name!r} to set (variables: "
+                                  f"{', '.join(self.spec.variables) or 'none'})",
+                                  file=self.file, symbol=name)
+            v.value = _encode(self.spec.btf, v, value)
+
+    def set_map_options(self, options: dict[str, dict[str, Any]]) -> None:
+        for name, opts in options.items():
+            m = self.spec.maps.get(name)
+            if m is None:
+                raise MapError(f"{self.file}: no map {name!r} to configure (maps: "
+                               f"{', '.join(self.spec.maps) or 'none'})")
+            for k, val in opts.items():
+                if k not in type(m).__slots__ or k in ("btf", "name"):
+                    raise MapError(f"map {name!r}: unknown option {k!r}")
+                setattr(m, k, val)
+                if k == "max_entries":
+                    m.max_entries_default_cpus = False
+
+    # -- target BTF (lazy) ----------------------------------------------------------------
+    def target(self) -> Any:
+        if self._target is None:
+            from .btf import BTF
+            t = self.target_arg
+            if t is None:
+                t = BTF.kernel()
+            elif isinstance(t, (str, os.PathLike)):
+                t = BTF.from_file(t)
+            self._target = t
+        return self._target
+
+    def kernel_btf(self) -> Any:
+        from .btf import BTF
+        return BTF.kernel()
+
+    # -- the pipeline -------------------------------------------------------------------
+    def run(self, names: Iterable[str] | None) -> Object:
+        spec, obj = self.spec, self.obj
+        if names is None:
+            entries = [p for p in spec.programs.values() if getattr(p, "autoload", True)]
+        else:
+            entries = []
+            for n in names:
+                p = spec.programs.get(n)
+                if p is None:
+                    raise ObjectError(f"no program {n!r} (programs: "
+                                      f"{', '.join(spec.programs) or 'none'})", file=self.file)
+                entries.append(p)
+        try:
+            from .linker import reachable
+            needed: dict[str, Any] = {}
+            for e in entries:
+                for fn in reachable(e, spec.functions):
+                    needed[fn.name] = fn
+            insns = self.core(needed)
+            self.load_btf()
+            self.create_maps()
+            for e in entries:
+                try:
+                    self.load_program(e, insns)
+                except Error as err:
+                    if not self.continue_on_error:
+                        raise
+                    obj.errors[e.name] = err
+            self.fill_prog_arrays()
+            self.pin_maps()
+        except BaseException:
+            obj.close()
+            raise
+        return obj
+
+    def core(self, needed: dict[str, Any]) -> dict[str, bytearray]:
+        """CO-RE-relocated copies of each needed function's instructions."""
+        out: dict[str, bytearray] = {}
+        cache = None
+        for name, fn in needed.items():
+            buf = bytearray(fn.insns)
+            if fn.core_relos:
+                from .btf import core
+                if cache is None:
+                    cache = core.CoreCache(modules=_module_btfs
+                                           if self.target_arg is None else None)
+                results = core.relocate(buf, fn.core_relos, self.spec.btf, self.target(),
+                                        section=fn.section, cache=cache,
+                                        target_label="kernel BTF" if self.target_arg is None
+                                        else "target BTF")
+                self.obj.core_results[name] = results
+            out[name] = buf
+        return out
+
+    def load_btf(self) -> None:
+        """Sanitize the object BTF for this kernel and load it (None if there is none or
+        the kernel refuses it: programs then load without func/line info, like libbpf)."""
+        if self.spec.btf is None:
+            return
+        try:
+            from .btf import marshal
+        except ImportError:
+            return
+        try:
+            fd = _call_load_btf(marshal, self.spec)
+        except Error as e:
+            fd = None
+            self.obj.btf_error = e
+        self.btf_fd = fd
+        self.obj.btf_fd = fd
+
+    # -- maps ---------------------------------------------------------------------------
+    def create_maps(self) -> None:
+        spec, obj = self.spec, self.obj
+        for name, ms in spec.maps.items():
+            fd = self.create_map(ms)
+            obj._map_fds[name] = fd
+        # contents, freezing and map-in-map slots once every map exists
+        for name, ms in spec.maps.items():
+            fd = obj._map_fds[name]
+            if name in self._reused:
+                continue
+            contents = ms.contents
+            if ms.internal == "kconfig":
+                from .linker import kconfig_contents
+                contents = kconfig_contents(spec.externs.values(), ms.value_size, self.file)
+            if contents is not None and ms.internal is not None:
+                if any(contents) or ms.internal != "bss":
+                    _sys.map_update_elem(fd, struct.pack("<I", 0), bytes(contents))
+            if ms.type in (_MAP_ARRAY_OF_MAPS, _MAP_HASH_OF_MAPS):
+                for idx, inner_name in ms.init_slots.items():
+                    inner = obj._map_fds.get(inner_name)
+                    if inner is None:
+                        raise ObjectError(f"map {name!r} slot {idx}: no map {inner_name!r}",
+                                          file=self.file, symbol=name)
+                    _sys.map_update_elem(fd, struct.pack("<I", idx),
+                                         struct.pack("<I", _fdnum(inner)))
+            if ms.freeze:
+                _sys.map_freeze(fd)
+        for name, ms in spec.maps.items():
+            obj.maps[name] = _wrap_map(obj._map_fds.pop(name), ms, spec.btf)
+
+    def create_map(self, ms: Any) -> Any:
+        path = None
+        if ms.pinning == _PIN_BY_NAME:
+            root = self.pin_root or "/sys/fs/bpf"
+            path = os.path.join(root, ms.name)
+            if os.path.exists(path):
+                fd = _sys.obj_get(path, kind="map")
+                try:
+                    _check_pinned_compatible(fd, ms, path, self._max_entries(ms))
+                except BaseException:
+                    fd.close()
+                    raise
+                self._reused.add(ms.name)
+                return fd
+        inner_fd = None
+        if ms.inner is not None:
+            inner_fd = self.create_map(_inner_template(ms.inner))
+        try:
+            fd = self._map_create(ms, inner_fd)
+        finally:
+            if inner_fd is not None:
+                inner_fd.close()
+        return fd
+
+    def _max_entries(self, ms: Any) -> int:
+        if ms.type == _MAP_PERF_EVENT_ARRAY and (ms.max_entries_default_cpus
+                                                  or not ms.max_entries):
+            return _sys.possible_cpus()
+        return ms.max_entries
+
+    def _map_create(self, ms: Any, inner_fd: Any) -> Any:
+        kw: dict[str, Any] = dict(inner_map_fd=inner_fd, numa_node=ms.numa_node,
+                                  map_name=ms.kernel_name, map_extra=ms.map_extra)
+        use_btf = (self.btf_fd is not None and ms.type not in _NO_BTF_MAPS
+                   and (ms.key_type or ms.value_type))
+        if use_btf:
+            try:
+                return _sys.map_create(ms.type, ms.key_size, ms.value_size,
+                                       self._max_entries(ms), ms.flags, btf_fd=self.btf_fd,
+                                       btf_key_type_id=ms.key_type,
+                                       btf_value_type_id=ms.value_type, **kw)
+            except KernelError:
+                pass  # retry without BTF as libbpf does
+        return _sys.map_create(ms.type, ms.key_size, ms.value_size, self._max_entries(ms),
+                               ms.flags, **kw)
+
+    def pin_maps(self) -> None:
+        for name, ms in self.spec.maps.items():
+            if ms.pinning != _PIN_BY_NAME or name in self._reused:
+                continue
+            root = self.pin_root or "/sys/fs/bpf"
+            if root == "/sys/fs/bpf" and not _sys.is_bpffs(root):
+                _sys.mount_bpffs(root)
+            os.makedirs(root, exist_ok=True)
+            _sys.obj_pin(_fdnum(self.obj.maps[name]), os.path.join(root, name))
+
+    def fill_prog_arrays(self) -> None:
+        for name, ms in self.spec.maps.items():
+            if ms.type != _MAP_PROG_ARRAY or not ms.init_slots:
+                continue
+            fd = _fdnum(self.obj.maps[name])
+            for idx, prog_name in ms.init_slots.items():
+                p = self.obj.programs.get(prog_name)
+                if p is None:
+                    continue  # not loaded (subset or failed): leave the slot empty
+                _sys.map_update_elem(fd, struct.pack("<I", idx), struct.pack("<I", p.fd))
+
+    # -- programs -----------------------------------------------------------------------
+    def load_program(self, entry: Any, insns: dict[str, bytearray]) -> None:
+        from .linker import link
+        linked = link(entry, self.spec.functions, _ObjResolver(self), lambda f: insns[f.name],
+                      file=self.file)
+        fi = li = None
+        if self.btf_fd is not None:
+            fi = [(off, tid) for off, tid in linked.func_info] or None
+            li = _line_records(self.spec.btf, linked.line_info) or None
+        attach_btf_id, attach_obj_fd = self.attach_target(entry)
+        eat = entry.expected_attach_type
+        license = entry.license or self.spec.license or ""
+        from .linker import kernel_version
+        kver = entry.kern_version or self.spec.kern_version or kernel_version()
+
+        def source(insn: int) -> Any:
+            return _describe_insn(self, entry, linked, insn)
+
+        try:
+            prog = Program.load(entry.type, linked.insns, license, name=entry.name,
+                                expected_attach_type=eat, attach_btf_id=attach_btf_id,
+                                attach_btf_obj_fd=attach_obj_fd, btf_fd=self.btf_fd,
+                                func_info=fi, line_info=li, kern_version=kver,
+                                flags=entry.flags, log_level=self.log_level,
+                                fd_array=linked.fd_array or None, source=source)
+        except VerifierError as e:
+            e.program_spec = entry  # type: ignore[attr-defined]
+            raise
+        prog.section = entry.section
+        prog.spec = entry
+        prog.attach_to = entry.attach_to
+        prog.linked = linked
+        prog.object = self.obj
+        self.obj.programs[entry.name] = prog
+        rodata = self.rodata_map()
+        if rodata is not None:
+            try:
+                _sys.prog_bind_map(prog.fd, _fdnum(rodata))
+            except KernelError:
+                pass
+
+    def rodata_map(self) -> Any:
+        """The map libbpf binds to every program (its last ``.rodata*`` internal map)."""
+        if not hasattr(self, "_rodata"):
+            self._rodata = None
+            for name, ms in self.spec.maps.items():
+                if ms.internal == "rodata":
+                    self._rodata = self.obj.maps.get(name)
+        return self._rodata
+
+    def attach_target(self, entry: Any) -> tuple[int, Any]:
+        """(attach_btf_id, attach_btf_obj_fd) for tp_btf/fentry/fexit/lsm/iter programs."""
+        sd = entry.sec_def
+        needs = getattr(sd, "attach_btf", None)
+        if needs is None:
+            needs = entry.type in (_PROG_TRACING, _PROG_LSM)
+        if not needs or not entry.attach_to or entry.type == _PROG_EXT:
+            return 0, None
+        target = entry.attach_to
+        eat = entry.expected_attach_type
+        if entry.type == _PROG_LSM:
+            fname, kind = "bpf_lsm_" + target, 12
+        elif eat == _ATTACH_TRACE_ITER:
+            fname, kind = "bpf_iter_" + target, 12
+        elif eat == _ATTACH_RAW_TP:
+            fname, kind = "btf_trace_" + target, 8
+        else:
+            fname, kind = target, 12
+        module = None
+        if ":" in fname:  # "module:function"
+            module, fname = fname.split(":", 1)
+        kbtf = self.kernel_btf()
+        if module is None:
+            ids = kbtf.find(fname, kind)
+            if ids:
+                return ids[0], None
+        for mname, mbtf in _module_btfs_named(module):
+            ids = [i for i in mbtf.find(fname, kind) if i >= getattr(mbtf, "start_id", 1)]
+            if ids:
+                return ids[0], self.module_fd(mname)
+        raise ObjectError(f"program {entry.name!r}: attach target {fname!r} not found in "
+                          "kernel BTF", file=self.file, section=entry.section)
+
+    def module_fd(self, module: str) -> Any:
+        fd = self.module_btf_fds.get(module)
+        if fd is None:
+            fd = _module_btf_fd(module)
+            self.module_btf_fds[module] = fd
+            self.obj._extra_fds.append(fd)  # closed with the object
+        return fd
+
+
+class _ObjResolver:
+    """Answers the linker's questions for one load."""
+
+    def __init__(self, loader: _Loader) -> None:
+        self.ld = loader
+
+    def map_fd(self, name: str) -> int:
+        return _fdnum(self.ld.obj.maps[name])
+
+    def kconfig(self, name: str) -> tuple[int, int]:
+        ext = self.ld.spec.externs.get(name)
+        if ext is None:
+            raise ObjectError(f"unknown kconfig extern {name!r}", file=self.ld.file,
+                              symbol=name)
+        for mname, ms in self.ld.spec.maps.items():
+            if ms.internal == "kconfig":
+                return _fdnum(self.ld.obj.maps[mname]), ext.offset
+        raise ObjectError("object has kconfig externs but no .kconfig map", file=self.ld.file,
+                          symbol=name)
+
+    def ksym(self, name: str) -> tuple:
+        ext = self.ld.spec.externs.get(name)
+        if ext is None:
+            raise ObjectError(f"unknown ksym extern {name!r}", file=self.ld.file, symbol=name)
+        if ext.typeless:
+            from .linker import kallsyms
+            addr = kallsyms().get(name)
+            if addr is None:
+                if ext.weak:
+                    return ("addr", 0)
+                raise ObjectError(f"ksym {name!r} not found in /proc/kallsyms",
+                                  file=self.ld.file, section=".ksyms", symbol=name)
+            return ("addr", addr)
+        found = self.ld_find(name, 14)
+        if found is None:
+            if ext.weak:
+                return ("addr", 0)
+            raise ObjectError(f"typed ksym {name!r} not found in kernel BTF",
+                              file=self.ld.file, section=".ksyms", symbol=name)
+        btf_id, fd = found
+        return ("btf", btf_id, _fdnum(fd) if fd is not None else 0)
+
+    def kfunc(self, name: str) -> tuple[int, int] | None:
+        ext = self.ld.spec.externs.get(name)
+        found = self.ld_find(name, 12)
+        if found is None:
+            if ext is not None and ext.weak:
+                return None
+            raise ObjectError(f"kfunc {name!r} not found in kernel BTF", file=self.ld.file,
+                              section=".ksyms", symbol=name)
+        btf_id, fd = found
+        return btf_id, (_fdnum(fd) if fd is not None else 0)
+
+    def ld_find(self, name: str, kind: int) -> tuple[int, Any] | None:
+        kbtf = self.ld.kernel_btf()
+        ids = kbtf.find(name, kind)
+        if ids:
+            return ids[0], None
+        for mname, mbtf in _module_btfs_named(None):
+            ids = [i for i in mbtf.find(name, kind) if i >= getattr(mbtf, "start_id", 1)]
+            if ids:
+                return ids[0], self.ld.module_fd(mname)
+        return None
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _call_load_btf(marshal: Any, spec: Any) -> Any:
+    """Sanitize the object's BTF for this kernel (DATASEC sizes and VAR offsets from the ELF
+    symbols, .kconfig offsets as the loader lays them out) and load it."""
+    datasecs: dict[str, tuple[int, dict[str, int]]] = {}
+    for sec, size in spec.datasec_sizes.items():
+        datasecs[sec] = (size, {})
+    for v in spec.variables.values():
+        size, offs = datasecs.setdefault(v.section, (v.map.value_size, {}))
+        offs[v.name] = v.offset
+    ends: dict[str, int] = {}
+    for ms in spec.maps.values():
+        if ms.internal == "kconfig":
+            datasecs[ms.section or ".kconfig"] = (
+                ms.value_size, {e.name: e.offset for e in spec.externs.values()
+                                if e.kind == "kconfig"})
+        elif ms.internal is None and ms.section:
+            # BTF-defined maps: the .maps DATASEC needs the ELF offsets of the map symbols
+            size, offs = datasecs.setdefault(ms.section, (0, {}))
+            offs[ms.name] = ms.section_offset
+    btf = spec.btf
+    if btf is not None:
+        # every other DATASEC (license, .maps, custom sections): offsets we know from the
+        # spec, else the VARs laid out in order with their alignment; size = the end
+        from .btf import types as T
+        for tid in btf:
+            if btf.kind_of(tid) != T.DATASEC:
+                continue
+            ds = btf[tid]
+            sec = ds.name
+            size, offs = datasecs.get(sec, (0, {}))
+            if size and all(btf[vi.type].name in offs for vi in ds.vars
+                            if btf.kind_of(vi.type) == T.VAR):
+                continue
+            end = 0
+            for vi in ds.vars:
+                name = btf[vi.type].name
+                if name not in offs:
+                    if vi.offset or ds.size:
+                        offs[name] = vi.offset
+                    else:
+                        try:
+                            a = max(btf.align_of(btf[vi.type].type), 1)
+                        except Exception:
+                            a = 8
+                        offs[name] = (end + a - 1) // a * a
+                end = max(end, offs[name] + vi.size)
+            datasecs[sec] = (size or ds.size or end, offs)
+    key = (id(btf), repr(sorted((k, v[0], sorted(v[1].items())) for k, v in datasecs.items())))
+    hit = _SANITIZED.get(key)
+    if hit is not None and hit[0] is btf:
+        data = hit[1]
+    else:
+        data = marshal.sanitize(btf, datasecs=datasecs)
+        if len(_SANITIZED) >= 16:
+            _SANITIZED.pop(next(iter(_SANITIZED)))
+        _SANITIZED[key] = (btf, data)  # the BTF is kept so that its id is not reused
+    return marshal.load_btf(data)
+
+
+# (id(object BTF), layout) -> (BTF, sanitized bytes): loading one spec again (or a copy of
+# it, which shares the BTF) skips re-encoding its types
+_SANITIZED: dict[tuple, tuple[Any, bytes]] = {}
+
+
+def _wrap_map(fd: Any, ms: Any, btf: Any = None) -> Any:
+    """A ``maps.Map`` (typed through the object BTF) owning ``fd``."""
+    from .maps import Map
+    codecs = [None, None]
+    if btf is not None:
+        try:
+            from .btf.codec import Codec
+        except ImportError:
+            Codec = None
+        for i, tid in enumerate((ms.key_type, ms.value_type)):
+            if Codec is not None and tid:
+                try:
+                    c = Codec(btf, tid)
+                except Exception:  # an untyped map beats no map: raw bytes then
+                    continue
+                # internal maps' DATASECs have size 0 in clang's BTF: keep only codecs
+                # that fit the map
+                if getattr(c, "size", None) == (ms.key_size, ms.value_size)[i]:
+                    codecs[i] = c
+    return Map(fd, btf=btf, name=ms.name, typed=False, key_codec=codecs[0],
+               value_codec=codecs[1])
+
+
+def _inner_template(ms: Any) -> Any:
+    t = ms.copy()
+    t.pinning = 0
+    t.inner = ms.inner
+    return t
+
+
+def _check_pinned_compatible(fd: Any, ms: Any, path: str, max_entries: int) -> None:
+    info = _sys.map_info(fd)
+    want = (ms.type, ms.key_size, ms.value_size, max_entries, ms.flags)
+    got = (info["type"], info["key_size"], info["value_size"], info["max_entries"],
+           info["map_flags"])
+    if want != got:
+        raise MapError(f"map {ms.name!r}: the map pinned at {path} is incompatible "
+                       f"(type/key/value/max_entries/flags {got} vs {want}); remove the "
+                       "pin or change the definition")
+
+
+def _line_records(btf: Any, line_info: list[tuple[int, Any]]) -> list[tuple[int, int, int, int]]:
+    out = []
+    for off, li in line_info:
+        fno = getattr(li, "file_name_off", None)
+        lno = getattr(li, "line_off", None)
+        if fno is None:
+            fno = _str_off(btf, li.file)
+        if lno is None:
+            lno = _str_off(btf, li.text)
+        out.append((off, fno, lno, (li.line << 10) | (li.col & 0x3FF)))
+    return out
+
+
+_STR_INDEX: dict[int, tuple[bytes, dict[str, int]]] = {}
+
+
+def _str_off(btf: Any, s: str) -> int:
+    """Offset of ``s`` in the object BTF's string section (line info names strings by
+    offset; the loaded BTF keeps the original string section)."""
+    if not s:
+        return 0
+    raw = btf.raw
+    ent = _STR_INDEX.get(id(btf))
+    if ent is None or ent[0] is not raw:
+        hdr_len, _to, _tl, str_off, str_len = struct.unpack_from("<IIIII", raw, 4)
+        ent = (raw, {"\0strings": hdr_len + str_off, "\0len": str_len})
+        _STR_INDEX[id(btf)] = ent
+    cache = ent[1]
+    got = cache.get(s)
+    if got is not None:
+        return got
+    start = cache["\0strings"]
+    strings = raw[start:start + cache["\0len"]]
+    needle = s.encode()
+    pos = strings.find(b"\0" + needle + b"\0")
+    off = pos + 1 if pos >= 0 else (0 if strings.startswith(needle + b"\0") else 0)
+    cache[s] = off
+    return off
+
+
+def _describe_insn(ld: _Loader, entry: Any, linked: Any, insn: int) -> tuple[str | None, str]:
+    """(C source line, summary) for the verifier's failing instruction ``insn``."""
+    src = None
+    li = linked.source_line(insn)
+    if li is not None:
+        text = (getattr(li, "text", "") or "").strip()
+        src = f"{getattr(li, 'file', '?')}:{getattr(li, 'line', 0)}: {text}"
+    summary = ""
+    fn, local = linked.function_at(insn)
+    results = ld.obj.core_results.get(fn.name) or []
+    for r in results:
+        if r.poisoned and r.insn == local:
+            summary = f"CO-RE relocation failed: {r.message()}"
+            break
+    return src, summary
+
+
+def _module_btfs() -> list[Any]:
+    return [b for _, b in _module_btfs_named(None)]
+
+
+def _module_btfs_named(module: str | None) -> list[tuple[str, Any]]:
+    from .btf import BTF
+    base = "/sys/kernel/btf"
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        if n == "vmlinux" or (module is not None and n != module):
+            continue
+        try:
+            out.append((n, BTF.kernel_module(n)))
+        except Error:
+            continue
+    return out
+
+
+def _module_btf_fd(module: str) -> Any:
+    """An fd of the kernel's BTF object for ``module`` (found by name among BTF ids)."""
+    nid = _sys.btf_get_next_id(0)
+    while nid is not None:
+        try:
+            fd = _sys.btf_get_fd_by_id(nid)
+        except KernelError:
+            nid = _sys.btf_get_next_id(nid)
+            continue
+        try:
+            info = _sys.btf_info(fd)
+        except BaseException:
+            fd.close()
+            raise
+        if info["name"] == module and info.get("kernel_btf", True):
+            return fd
+        fd.close()
+        nid = _sys.btf_get_next_id(nid)
+    raise ObjectError(f"no kernel BTF object for module {module!r}")

@@ -1,0 +1,51 @@
+"""pktcount: count packets arriving on an interface with XDP (the seed's pkt_count map).
+
+    python -m corebpf.tools.pktcount IFACE [--mode generic|native] [-i SECONDS] [-d SECONDS] [--json]
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import corebpf
+
+from ._common import Deadline, _int, object_path, parser, run_main, sleep_until
+
+
+def read_count(obj: Any) -> int:
+    return _int(obj.maps["pkt_count"][0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("pktcount", "Count packets on an interface with XDP.")
+    p.add_argument("iface", help="network interface name")
+    p.add_argument("--mode", choices=("native", "generic"), default=None,
+                   help="XDP mode (default: native if the driver has it, else generic)")
+    p.add_argument("-i", "--interval", type=float, default=1.0, metavar="SECONDS",
+                   help="print the count every SECONDS (default 1)")
+    args = p.parse_args(argv)
+    with corebpf.load(object_path("pktcount")) as obj:
+        prog = obj.programs["count_packets"]
+        kw = {"mode": args.mode} if args.mode else {}
+        with prog.attach_xdp(args.iface, **kw):
+            deadline = Deadline(args.duration)
+            last = [0, time.monotonic()]
+
+            def tick() -> None:
+                n, now = read_count(obj), time.monotonic()
+                rate = (n - last[0]) / max(now - last[1], 1e-9)
+                last[:] = [n, now]
+                if args.json:
+                    print(json.dumps({"iface": args.iface, "packets": n,
+                                      "rate": round(rate, 1)}), flush=True)
+                else:
+                    print(f"{args.iface}: {n} packets ({rate:.1f}/s)", flush=True)
+
+            sleep_until(deadline, args.interval, tick)
+            tick()
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,157 @@
+"""Differential tests against libbpf (the project's key acceptance test).
+
+For every object in tests/progs (all areas' programs), each program that libbpf 1.1 loads
+(tests/oracle/oracle.c, one program at a time) must also load with ``corebpf load``, and the
+kernel must hold the same program for both: program type, translated instructions, BTF line
+info and func info. Both sides are read back through the same C code (the oracle dumps
+libbpf's programs directly and ours through their pins), so only the loaders differ.
+
+Map references in translated instructions carry map ids; they are compared through the map
+they point to (name, type, key/value size, max_entries, flags).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD, PROGS, ROOT, build_prog
+
+ORACLE_SRC = ROOT / "tests" / "oracle" / "oracle.c"
+ALL_PROGS = sorted(p.name[:-len(".bpf.c")] for p in PROGS.glob("*.bpf.c"))
+
+
+@pytest.fixture(scope="session")
+def oracle() -> Path:
+    """The libbpf oracle, compiled once per source change (gcc -lbpf)."""
+    if not shutil.which("gcc") or not Path("/usr/include/bpf/libbpf.h").exists():
+        pytest.skip("needs gcc and libbpf-dev to build the libbpf oracle")
+    BUILD.mkdir(parents=True, exist_ok=True)
+    out = BUILD / "oracle"
+    if not out.exists() or out.stat().st_mtime < ORACLE_SRC.stat().st_mtime:
+        tmp = BUILD / "oracle.tmp"
+        subprocess.run(["gcc", "-O1", "-Wall", "-o", str(tmp), str(ORACLE_SRC), "-lbpf"],
+                       check=True)
+        tmp.replace(out)
+    return out
+
+
+def run_oracle(oracle: Path, *args: str) -> dict[str, dict]:
+    r = subprocess.run([str(oracle), *args], capture_output=True, text=True, timeout=300)
+    out = {}
+    for line in r.stdout.splitlines():
+        if line.startswith("{"):
+            d = json.loads(line)
+            out[d["name"]] = d
+    return out
+
+
+def _maps_key(m: list) -> tuple:
+    name, mtype, ks, vs, me, flags = m
+    return (name, mtype, ks, vs, me, flags)
+
+
+def normalize(prog: dict) -> list[tuple]:
+    """Translated instructions with map ids replaced by the map's identity."""
+    raw = bytes.fromhex(prog["insns"])
+    maps = {int(k): _maps_key(v) for k, v in prog["maps"].items()}
+    out: list[tuple] = []
+    i = 0
+    n = len(raw) // 8
+    while i < n:
+        code, regs, off, imm = struct.unpack_from("<BBhi", raw, i * 8)
+        src = regs >> 4
+        if code == 0x18 and i + 1 < n:
+            _, _, _, imm2 = struct.unpack_from("<BBhi", raw, i * 8 + 8)
+            if src in (1, 2) and imm in maps:  # PSEUDO_MAP_FD / PSEUDO_MAP_VALUE: map id
+                out.append((i, code, regs, off, ("map", maps[imm]), imm2))
+            else:
+                out.append((i, code, regs, off, imm, imm2))
+            i += 2
+            continue
+        out.append((i, code, regs, off, imm))
+        i += 1
+    return out
+
+
+def _first_diff(a: list, b: list) -> str:
+    for x, y in zip(a, b):
+        if x != y:
+            return f"libbpf {x} vs corebpf {y}"
+    return f"lengths {len(a)} vs {len(b)}"
+
+
+def compare(name: str, ref: dict, got: dict) -> list[str]:
+    problems = []
+    if ref["type"] != got["type"]:
+        problems.append(f"{name}: program type {ref['type']} (libbpf) vs {got['type']}")
+    if ref["kname"] != got["kname"]:
+        problems.append(f"{name}: kernel name {ref['kname']!r} vs {got['kname']!r}")
+    a, b = normalize(ref), normalize(got)
+    if a != b:
+        problems.append(f"{name}: translated instructions differ ({len(a)} vs {len(b)} "
+                        f"insns); first difference: {_first_diff(a, b)}")
+    ma = sorted(_maps_key(v) for v in ref["maps"].values())
+    mb = sorted(_maps_key(v) for v in got["maps"].values())
+    if ma != mb:
+        problems.append(f"{name}: maps used {ma} vs {mb}")
+    if ref["line_info"] != got["line_info"]:
+        problems.append(f"{name}: line info differs: {len(ref['line_info'])} vs "
+                        f"{len(got['line_info'])} records; first difference: "
+                        f"{_first_diff(ref['line_info'], got['line_info'])}")
+    if ref["func_info"] != got["func_info"]:
+        problems.append(f"{name}: func info {ref['func_info']} vs {got['func_info']}")
+    return problems
+
+
+@pytest.fixture
+def pin_dir():
+    from corebpf import _sys
+    _sys.mount_bpffs("/sys/fs/bpf")
+    d = Path(f"/sys/fs/bpf/corebpf-diff-{os.getpid()}")
+    d.mkdir(exist_ok=True)
+    yield d
+    for p in d.iterdir():
+        p.unlink()
+    d.rmdir()
+
+
+def corebpf_load(obj: Path, pin_dir: Path) -> tuple[int, str]:
+    r = subprocess.run([sys.executable, "-m", "corebpf", "load", str(obj), "--pin-dir",
+                        str(pin_dir)], capture_output=True, text=True, timeout=300,
+                       cwd=str(ROOT))
+    return r.returncode, r.stdout + r.stderr
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("prog", ALL_PROGS)
+def test_same_as_libbpf(prog: str, oracle: Path, pin_dir: Path) -> None:
+    try:
+        obj = build_prog(prog)
+    except subprocess.CalledProcessError as e:
+        pytest.skip(f"tests/progs/{prog}.bpf.c does not compile: {e}")
+    ref = run_oracle(oracle, "load", str(obj))
+    loaded_by_libbpf = {n: d for n, d in ref.items() if "error" not in d}
+    if not ref:
+        pytest.skip(f"libbpf cannot open {prog}: no programs")
+    _rc, output = corebpf_load(obj, pin_dir)
+    pins = sorted(str(p) for p in pin_dir.iterdir())
+    got = run_oracle(oracle, "pinned", *pins) if pins else {}
+    problems = []
+    for name, d in loaded_by_libbpf.items():
+        if name not in got or "error" in got[name]:
+            line = next((ln for ln in output.splitlines() if ln.startswith(name + ":")),
+                        output.strip()[-400:])
+            problems.append(f"{name}: libbpf loads it, corebpf does not: {line}")
+            continue
+        problems.extend(compare(name, d, got[name]))
+    assert not problems, "\n".join(problems)
+    if not loaded_by_libbpf:
+        pytest.skip(f"libbpf loads no program of {prog} on this kernel: "
+                    + "; ".join(f"{n}: {d['error']}" for n, d in ref.items()))

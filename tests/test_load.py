@@ -1,0 +1,293 @@
+"""The load pipeline end to end: objects from tests/progs/load_*.bpf.c into the kernel."""
+from __future__ import annotations
+
+import gc
+import os
+import struct
+import subprocess
+
+import pytest
+
+import corebpf
+from corebpf.errors import Error, KernelError, ObjectError, VerifierError
+
+pytestmark = pytest.mark.kernel
+
+PKT = b"\x00" * 64
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _kernel_btf_cached():
+    """The process-wide cached vmlinux BTF holds one fd (its mmap): open it before the
+    fd-leak checks take their baseline."""
+    from corebpf.btf import BTF
+    BTF.kernel()
+
+
+def u64(b: bytes) -> int:
+    return struct.unpack("<Q", bytes(b)[:8])[0]
+
+
+def raw_lookup(m, key: int) -> bytes:
+    from corebpf import _sys
+    buf = bytearray(m.value_size)
+    _sys.map_lookup_elem(m.fd, struct.pack("<I", key), buf)
+    return bytes(buf)
+
+
+@pytest.fixture
+def basic(bpf_prog):
+    return bpf_prog("load_basic")
+
+
+def test_load_basic_runs(basic, no_fd_leak):
+    with corebpf.load(basic) as obj:
+        assert set(obj.programs) == {"xdp_count", "tp_getpid", "sock_filter"}
+        assert {"counts", "results", ".rodata", ".data", ".bss"} <= set(obj.maps)
+        p = obj.programs["xdp_count"]
+        assert p.section == "xdp" and p.type == 6
+        r = p.test_run(PKT)
+        assert r.retval == 2                          # ret_code from .rodata
+        assert u64(raw_lookup(obj.maps["counts"], 0)) == 1
+        # bpf_loop callback: sum of mix(i) = i*3 + 7 for i in 0..3
+        assert u64(raw_lookup(obj.maps["results"], 0)) == 46
+        # global subprogram: results[1] += mix(1)
+        assert u64(raw_lookup(obj.maps["results"], 1)) == 10
+        assert obj.variables["hits"] == 1
+        assert obj.variables["ret_code"] == 2
+        assert obj.programs["sock_filter"].test_run(PKT).retval == 0
+
+
+def test_variables_before_load(basic, no_fd_leak):
+    with corebpf.load(basic, variables={"ret_code": 1, "multiplier": 5, "seed": 1}) as obj:
+        assert obj.programs["xdp_count"].test_run(PKT).retval == 1
+        # sum of i*5 + 1 for i in 0..3
+        assert u64(raw_lookup(obj.maps["results"], 0)) == 34
+
+
+def test_variables_after_load(basic, no_fd_leak):
+    with corebpf.load(basic) as obj:
+        obj.variables["seed"] = 100
+        assert obj.variables["seed"] == 100
+        obj.programs["xdp_count"].test_run(PKT)
+        assert u64(raw_lookup(obj.maps["results"], 0)) == 18 + 400
+        assert obj.variables.raw("tag").startswith(b"basic")
+        with pytest.raises(ObjectError, match="frozen"):
+            obj.variables["ret_code"] = 3
+        with pytest.raises(ObjectError, match="no global variable"):
+            obj.variables["nope"]
+
+
+def test_unknown_variable_refused(basic):
+    with pytest.raises(ObjectError, match="nope"):
+        corebpf.load(basic, variables={"nope": 1})
+
+
+def test_rodata_is_frozen(basic, no_fd_leak):
+    from corebpf import _sys
+    with corebpf.load(basic) as obj:
+        m = obj.maps[".rodata"]
+        assert m.flags & (1 << 7)           # BPF_F_RDONLY_PROG
+        with pytest.raises(KernelError):
+            _sys.map_update_elem(m.fd, struct.pack("<I", 0), bytes(m.value_size))
+        # .data stays writable from user space
+        d = obj.maps[".data"]
+        _sys.map_update_elem(d.fd, struct.pack("<I", 0), raw_lookup(d, 0))
+
+
+def test_programs_subset(basic, no_fd_leak):
+    with corebpf.load(basic, programs=["sock_filter"]) as obj:
+        assert list(obj.programs) == ["sock_filter"]
+        assert "counts" in obj.maps         # maps are created whatever is loaded
+    with pytest.raises(ObjectError, match="no program 'ghost'"):
+        corebpf.load(basic, programs=["ghost"])
+
+
+def test_map_options(basic, no_fd_leak):
+    with corebpf.load(basic, maps={"counts": {"max_entries": 7}}) as obj:
+        assert obj.maps["counts"].max_entries == 7
+
+
+def test_spec_load_and_copy(basic, no_fd_leak):
+    spec = corebpf.ObjectSpec.from_file(str(basic))
+    with spec.load(variables={"ret_code": 3}) as obj:
+        assert obj.programs["xdp_count"].test_run(PKT).retval == 3
+    # the caller's spec is not changed by load options
+    assert spec.variables["ret_code"].value == struct.pack("<I", 2)
+
+
+def test_kconfig_externs(bpf_prog, no_fd_leak):
+    from corebpf.linker import kernel_version, read_kconfig
+    cfg = read_kconfig()
+    with corebpf.load(bpf_prog("load_kconfig")) as obj:
+        assert obj.programs["read_kconfig"].test_run(PKT).retval == 2
+        out = obj.variables.raw("out")
+        version, syscall, jit, hz, nr_cpus = struct.unpack_from("<IIIiQ", out)
+        assert version == kernel_version()
+        assert syscall == (1 if cfg.get("CONFIG_BPF_SYSCALL") == "y" else 0)
+        assert jit == {"y": 1, "m": 2}.get(cfg.get("CONFIG_BPF_JIT", "n"), 0)
+        assert hz == int(cfg["CONFIG_HZ"])
+        assert nr_cpus == int(cfg["CONFIG_NR_CPUS"])
+        host = out[24:40].split(b"\0", 1)[0].decode()
+        assert host == cfg["CONFIG_DEFAULT_HOSTNAME"].strip('"')[:15]
+        missing_bool, missing_int = struct.unpack_from("<Ii", out, 40)
+        assert missing_bool == 0 and missing_int == 0
+
+
+def test_verifier_error_shows_c_line(bpf_prog, no_fd_leak):
+    with pytest.raises(VerifierError) as ei:
+        corebpf.load(bpf_prog("load_verifier"))
+    e = ei.value
+    assert e.program == "bad_deref"
+    assert "load_verifier.bpf.c:" in str(e)
+    assert "return *v == 7 ? 1 : 2;" in str(e)
+    assert e.instruction is not None and "invalid mem access" in e.log
+    assert "processed" in e.log or "R0" in e.log
+
+
+def test_continue_on_error(bpf_prog, no_fd_leak):
+    with corebpf.load(bpf_prog("load_verifier"), continue_on_error=True) as obj:
+        assert set(obj.programs) == {"good_first", "good_last"}
+        assert set(obj.errors) == {"bad_deref"}
+        assert isinstance(obj.errors["bad_deref"], VerifierError)
+        assert obj.programs["good_last"].test_run(PKT).retval == 0
+
+
+def test_poisoned_core_relocation_named(bpf_prog, no_fd_leak):
+    with pytest.raises(VerifierError) as ei:
+        corebpf.load(bpf_prog("load_corefail"))
+    msg = str(ei.value)
+    assert "corebpf_no_such_field" in msg, msg
+    with corebpf.load(bpf_prog("load_corefail"), continue_on_error=True) as obj:
+        assert list(obj.programs) == ["fine"]
+
+
+def test_core_program_loads(bpf_prog, no_fd_leak):
+    with corebpf.load(bpf_prog("load_core")) as obj:
+        p = obj.programs["on_getppid"]
+        assert p.type == 5
+        assert obj.core_results["on_getppid"]
+
+
+def test_attach_all_and_close_detaches(bpf_prog, no_fd_leak):
+    with corebpf.load(bpf_prog("load_core"), variables={"target_tgid": os.getpid()}) as obj:
+        links = obj.attach_all()
+        assert len(links) == 1 and obj.links == links
+        os.getppid()
+        assert dict(obj.maps["seen"].items()) == {os.getpid(): os.getppid()}
+        # the guarded relocation of a field this kernel lacks was poisoned, never reached
+        assert any(r.poisoned for r in obj.core_results["on_getppid"])
+        assert obj.variables["old_state_seen"] == 0
+        obj.maps["seen"].clear()
+    assert obj.links == []
+    os.getppid()  # detached: nothing runs (and nothing crashes) after close
+
+
+def test_kfunc_program_loads(bpf_prog, no_fd_leak):
+    with corebpf.load(bpf_prog("load_ksyms")) as obj:
+        p = obj.programs["ksym_user"]
+        raw = p.xlated(raw=True)
+        assert p.type == 26 and raw
+
+
+def test_bpftool_shows_source_lines(basic, bpftool, tmp_path):
+    from corebpf import _sys
+    _sys.mount_bpffs("/sys/fs/bpf")
+    path = f"/sys/fs/bpf/corebpf-test-load-{os.getpid()}"
+    with corebpf.load(basic) as obj:
+        obj.programs["sock_filter"].pin(path)
+        try:
+            out = subprocess.run([bpftool, "prog", "dump", "xlated", "pinned", path],
+                                 capture_output=True, text=True, check=True).stdout
+        finally:
+            os.unlink(path)
+    assert "; return skb->len > 10 ? 0 : -1;" in out
+    ln = obj.programs["sock_filter"]
+    assert ln.closed
+
+
+def test_line_info_in_kernel(basic, no_fd_leak):
+    with corebpf.load(basic) as obj:
+        li = obj.programs["xdp_count"].line_info()
+        assert li and li[0][0] == 0 and li[0][1].endswith("load_basic.bpf.c")
+        assert any("bpf_loop" in text for _, _, _, _, text in li)
+
+
+def test_error_paths_close_everything(bpf_prog, no_fd_leak):
+    for _ in range(3):
+        with pytest.raises(VerifierError):
+            corebpf.load(bpf_prog("load_verifier"))
+        with pytest.raises(Error):
+            corebpf.load(bpf_prog("load_basic"), maps={"counts": {"max_entries": 0}})
+
+
+def test_cycles_leave_fds_unchanged(basic):
+    """1,000 open/load/close cycles leave /proc/self/fd unchanged."""
+    def fds():
+        return sorted(os.listdir("/proc/self/fd"))
+    gc.collect()
+    before = fds()
+    spec = corebpf.ObjectSpec.from_file(str(basic))
+    for i in range(1000):
+        src = basic if i % 50 == 0 else spec   # parse the file itself now and then
+        obj = corebpf.load(src)
+        if i % 100 == 0:
+            assert obj.programs["xdp_count"].test_run(PKT).retval == 2
+        obj.close()
+    del obj, spec
+    gc.collect()
+    assert fds() == before
+
+
+def test_gc_closes(basic):
+    def nfds():
+        return len(os.listdir("/proc/self/fd"))
+    gc.collect()
+    before = nfds()
+    for _ in range(5):
+        corebpf.load(basic)
+    gc.collect()
+    assert nfds() == before
+
+
+def test_cli_load(bpf_prog, tmp_path):
+    from corebpf import _sys
+    from corebpf.cli.main import main
+    _sys.mount_bpffs("/sys/fs/bpf")
+    d = f"/sys/fs/bpf/corebpf-test-cli-{os.getpid()}"
+    try:
+        rc = main(["load", str(bpf_prog("load_verifier")), "--pin-dir", d])
+        assert rc == 1
+        assert sorted(os.listdir(d)) == ["good_first", "good_last"]
+        with corebpf.Program.from_pin(f"{d}/good_last") as p:
+            assert p.name == "good_last"
+        for n in os.listdir(d):
+            os.unlink(f"{d}/{n}")
+        rc = main(["load", str(bpf_prog("load_basic")), "--pin-dir", d, "--program",
+                   "sock_filter", "--program", "xdp_count"])
+        assert rc == 0
+        assert sorted(os.listdir(d)) == ["sock_filter", "xdp_count"]
+    finally:
+        if os.path.isdir(d):
+            for n in os.listdir(d):
+                os.unlink(f"{d}/{n}")
+            os.rmdir(d)
+
+
+def test_cli_load_output(bpf_prog, capsys):
+    from corebpf.cli.main import main
+    d = f"/sys/fs/bpf/corebpf-test-cli2-{os.getpid()}"
+    try:
+        rc = main(["load", str(bpf_prog("load_verifier")), "--pin-dir", d, "-p", "bad_deref",
+                   "-p", "good_first", "-p", "missing"])
+        out = capsys.readouterr().out.splitlines()
+        assert rc == 1
+        assert any(ln.startswith("missing: failed: no such program") for ln in out)
+        assert any(ln.startswith("bad_deref: failed:") and "load_verifier.bpf.c" in ln
+                   for ln in out)
+        assert any(ln.startswith("good_first: loaded") for ln in out)
+    finally:
+        if os.path.isdir(d):
+            for n in os.listdir(d):
+                os.unlink(f"{d}/{n}")
+            os.rmdir(d)

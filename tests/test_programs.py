@@ -1,0 +1,111 @@
+"""Program: low-level load, test_run, info, xlated, pins, ids, verifier errors."""
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+
+from corebpf.errors import Error, VerifierError
+from corebpf.programs import Program, failing_instruction
+
+XDP, SOCKET_FILTER = 6, 1
+
+
+def ins(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
+    return struct.pack("<BBhi", code, dst | (src << 4), off, imm)
+
+
+def ret(v: int) -> bytes:
+    return ins(0xB7, 0, imm=v) + ins(0x95)  # r0 = v; exit
+
+
+@pytest.fixture
+def bpffs_dir(tmp_path):
+    from corebpf import _sys
+    _sys.mount_bpffs("/sys/fs/bpf")
+    d = f"/sys/fs/bpf/corebpf-test-programs-{os.getpid()}"
+    os.makedirs(d, exist_ok=True)
+    yield d
+    for n in os.listdir(d):
+        os.unlink(os.path.join(d, n))
+    os.rmdir(d)
+
+
+@pytest.mark.kernel
+def test_load_info_test_run(no_fd_leak):
+    with Program.load(XDP, ret(2), "GPL", name="cb_xdp_pass") as p:
+        assert p.fd > 0 and p.type == XDP and p.name == "cb_xdp_pass"
+        info = p.info()
+        assert info.type == XDP and info.type_name == "xdp"
+        assert info.name == "cb_xdp_pass"
+        assert info.xlated_len == 16 and info.jited_len > 0
+        assert len(info.tag) == 16 and info.id > 0 and info.map_ids == []
+        assert p.xlated(raw=True) == ret(2)
+        r = p.test_run(b"\xaa" * 64, repeat=10)
+        assert r.retval == 2 and r.data_out == b"\xaa" * 64 and r.duration >= 0
+        r = p.test_run(b"\x00" * 64, data_out=False)
+        assert r.data_out is None
+    assert p.closed
+    with pytest.raises(ValueError):
+        p.fd
+
+
+@pytest.mark.kernel
+def test_name_truncated_to_15_chars(no_fd_leak):
+    with Program.load(XDP, ret(1), name="a_rather_long_program_name") as p:
+        assert p.info().name == "a_rather_long_p"
+
+
+@pytest.mark.kernel
+def test_insns_as_instruction_objects(no_fd_leak):
+    from corebpf import asm
+    with Program.load(XDP, asm.decode(ret(3))) as p:
+        assert p.test_run(b"\0" * 32).retval == 3
+
+
+@pytest.mark.kernel
+def test_verifier_error_has_log_and_instruction(no_fd_leak):
+    # r0 is read before it is written: the verifier refuses at instruction 1
+    bad = ins(0xB7, 1, imm=0) + ins(0x79, 2, 0, 0) + ins(0x95)
+    with pytest.raises(VerifierError) as ei:
+        Program.load(XDP, bad, name="bad_prog", source=lambda i: f"bad.c:{i + 10}: x = *p;")
+    e = ei.value
+    assert e.instruction == 1
+    assert "R0 !read_ok" in e.log
+    assert "bad.c:11: x = *p;" in str(e) and e.source == "bad.c:11: x = *p;"
+    assert e.program == "bad_prog"
+    assert failing_instruction(e.log) == 1
+
+
+@pytest.mark.kernel
+def test_log_level_keeps_log(no_fd_leak):
+    with Program.load(XDP, ret(2), log_level=2) as p:
+        assert "processed" in p.log
+
+
+@pytest.mark.kernel
+def test_pin_from_pin_from_id(bpffs_dir, no_fd_leak):
+    path = os.path.join(bpffs_dir, "prog")
+    with Program.load(SOCKET_FILTER, ret(0), name="cb_sock") as p:
+        pid = p.info().id
+        p.pin(path)
+        assert p.pinned == path and os.path.exists(path)
+        with Program.from_pin(path) as q:
+            assert q.info().id == pid and q.name == "cb_sock" and q.type == SOCKET_FILTER
+        with Program.from_id(pid) as q:
+            assert q.info().id == pid
+        with Program.from_fd(p.fd) as q:
+            assert q.fd != p.fd and q.info().id == pid
+        p.unpin()
+        assert not os.path.exists(path) and p.pinned is None
+    with pytest.raises(Error):
+        Program.from_pin(path)
+
+
+@pytest.mark.kernel
+def test_run_stats_visible_in_info(no_fd_leak):
+    from corebpf import _sys
+    with _sys.enable_stats(), Program.load(XDP, ret(2)) as p:
+        p.test_run(b"\0" * 64, repeat=5)
+        assert p.info().run_cnt >= 5
