@@ -12,7 +12,6 @@ Prints ``name: corebpf X, libbpf Y, ratio Z`` (records/s; ratio = corebpf / libb
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import struct

@@ -3,13 +3,12 @@ programs the kernel holds) and the assembler."""
 from __future__ import annotations
 
 import re
-import struct
 import subprocess
 
 import pytest
 
 from corebpf import asm
-from corebpf.asm import (ADD, AND, CMPXCHG, FETCH, OR, XCHG, XOR, Instruction, assemble,
+from corebpf.asm import (ADD, AND, CMPXCHG, FETCH, OR, XCHG, XOR, assemble,
                          decode, disasm, encode)
 from corebpf.errors import Error
 
@@ -260,7 +259,7 @@ def test_parse_listing_roundtrip(bpf_prog):
         pytest.skip("llvm-objdump not available")
     code = bytearray()
     for ln in out.stdout.splitlines():
-        m = _re.match(r"^\s*\d+:\s+((?:[0-9a-f]{2} ){8})", ln)
+        m = _re.match(r"^\s*\d+:\t((?:[0-9a-f]{2} ?){8,16})\t", ln)
         if m:
             code += bytes.fromhex(m.group(1).replace(" ", ""))
     insns = decode(bytes(code))
@@ -274,3 +273,39 @@ def test_parse_errors():
         asm.parse_insn("r0 = frobnicate")
     with pytest.raises(Error):
         asm.parse_insn("(b7) r0 = r1")      # prefix and text disagree
+
+
+def test_parse_bpftool_style_listing():
+    text = """int emit(__u64 * ctx):
+; int emit(__u64 *ctx)
+   0: (bf) r2 = r1
+   1: (18) r1 = map[id:25][0]+0
+   3: (85) call pc+14#bpf_prog_deadca430c52befe_one
+   4: (85) call bpf_ringbuf_output#388608
+   5: (95) exit
+"""
+    insns = asm.parse(text)
+    assert [str(i) for i in insns] == ["(bf) r2 = r1", "(18) r1 = map[id:25][0]+0",
+                                       "(85) call pc+14", "(85) call unknown#388608",
+                                       "(95) exit"]
+
+
+def test_fuzz_decode_disasm_parse():
+    """Any 8-byte instruction decodes, re-encodes to the same bytes and disassembles
+    without an exception; text that is not a BUG_ line parses back to an instruction with
+    the same text."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=800, deadline=None)
+    @given(st.binary(min_size=8, max_size=8), st.binary(min_size=4, max_size=4))
+    def check(b, hi):
+        if b[0] == 0x18:
+            b = b + b"\0\0\0\0" + hi
+        ins = decode(b)
+        assert encode(ins) == b
+        text = disasm(b)[0]
+        if not text.startswith("BUG"):
+            again = asm.parse_insn(text)
+            assert str(again) == text
+    check()

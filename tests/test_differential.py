@@ -1,6 +1,7 @@
 """Differential tests against libbpf (the project's key acceptance test).
 
-For every object in tests/progs (all areas' programs), each program that libbpf 1.1 loads
+For every object in tests/progs (all areas' programs) and every prebuilt object of the
+ready-made tools (src/corebpf/tools/*.bpf.o), each program that libbpf 1.1 loads
 (tests/oracle/oracle.c, one program at a time) must also load with ``corebpf load``, and the
 kernel must hold the same program for both: program type, translated instructions, BTF line
 info and func info. Both sides are read back through the same C code (the oracle dumps
@@ -25,6 +26,8 @@ from conftest import BUILD, PROGS, ROOT, build_prog
 
 ORACLE_SRC = ROOT / "tests" / "oracle" / "oracle.c"
 ALL_PROGS = sorted(p.name[:-len(".bpf.c")] for p in PROGS.glob("*.bpf.c"))
+# the prebuilt objects shipped with the ready-made tools: real-world CO-RE programs
+TOOL_OBJECTS = sorted(p.name for p in (ROOT / "src" / "corebpf" / "tools").glob("*.bpf.o"))
 
 
 @pytest.fixture(scope="session")
@@ -129,13 +132,29 @@ def corebpf_load(obj: Path, pin_dir: Path) -> tuple[int, str]:
     return r.returncode, r.stdout + r.stderr
 
 
+@pytest.fixture
+def by_name_pins():
+    """Maps pinned by name (LIBBPF_PIN_BY_NAME) land in /sys/fs/bpf for both loaders:
+    remove those the test created."""
+    root = Path("/sys/fs/bpf")
+    before = set(os.listdir(root))
+    yield
+    for n in set(os.listdir(root)) - before:
+        p = root / n
+        if p.is_file() or not p.is_dir():
+            p.unlink()
+
+
 @pytest.mark.kernel
-@pytest.mark.parametrize("prog", ALL_PROGS)
-def test_same_as_libbpf(prog: str, oracle: Path, pin_dir: Path) -> None:
-    try:
-        obj = build_prog(prog)
-    except subprocess.CalledProcessError as e:
-        pytest.skip(f"tests/progs/{prog}.bpf.c does not compile: {e}")
+@pytest.mark.parametrize("prog", ALL_PROGS + [f"tools/{t}" for t in TOOL_OBJECTS])
+def test_same_as_libbpf(prog: str, oracle: Path, pin_dir: Path, by_name_pins) -> None:
+    if prog.startswith("tools/"):
+        obj = ROOT / "src" / "corebpf" / prog
+    else:
+        try:
+            obj = build_prog(prog)
+        except subprocess.CalledProcessError as e:
+            pytest.skip(f"tests/progs/{prog}.bpf.c does not compile: {e}")
     ref = run_oracle(oracle, "load", str(obj))
     loaded_by_libbpf = {n: d for n, d in ref.items() if "error" not in d}
     if not ref:

@@ -13,7 +13,7 @@ from corebpf import elf as E
 from corebpf.errors import Error
 from corebpf.spec import ObjectSpec
 
-CORPUS = ("spec_maps", "spec_funcs", "spec_data", "spec_sections")
+CORPUS = ("spec_maps", "spec_funcs", "spec_data", "spec_sections", "spec_kfunc")
 PER_CASE_SECONDS = 5
 
 
@@ -40,7 +40,9 @@ def corpus(bpf_prog):
                     s.name in (".BTF", ".BTF.ext", ".maps", ".data", ".rodata", "license"):
                 if s.type != E.SHT_NOBITS and s.size:
                     regions.append((s.offset, s.size))
+        btf = [(s.offset, s.size) for s in e.sections if s.name in (".BTF", ".BTF.ext")]
         out[name] = (data, regions)
+        out[name + ":btf"] = (data, btf)
     return out
 
 
@@ -57,6 +59,8 @@ def parse(data: bytes) -> None:
         for v in spec.variables.values():
             _ = v.value
         spec.copy()
+        from corebpf.cli.inspect import describe, render
+        render(describe(spec))
     except Error:
         pass
     finally:
@@ -109,3 +113,18 @@ def test_random_bytes_after_header(corpus, blob):
     data, _ = corpus["spec_funcs"]
     parse(data[:64] + blob)
     parse(b"\x7fELF\x02\x01\x01" + blob)
+
+
+@settings(max_examples=800, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(name=st.sampled_from(CORPUS), muts=st.lists(mutation, min_size=1, max_size=3))
+def test_mutated_btf(corpus, name, muts):
+    """Corrupt only .BTF/.BTF.ext: map definitions, externs, variables and line info are
+    decoded from them."""
+    data, regions = corpus[name + ":btf"]
+    b = bytearray(data)
+    for width, frac, ri, value in muts:
+        start, size = regions[ri % len(regions)]
+        pos = start + int(frac * max(1, size - width))
+        struct.pack_into(WIDTHS[width], b, pos, value & ((1 << (8 * width)) - 1))
+    parse(bytes(b))

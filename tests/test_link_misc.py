@@ -293,6 +293,17 @@ def test_failed_attach_leaks_nothing(tp, sock, no_fd_leak):
             call()
 
 
+def test_bad_options(tp, misc, sock, no_fd_leak):
+    with pytest.raises(AttachError, match="unexpected option 'bogus'"):
+        link.attach(misc.programs["dump_tasks"], bogus=1)
+    fd = os.open("/", os.O_RDONLY)
+    try:
+        with pytest.raises(AttachError, match="not a socket"):
+            link.attach_socket_filter(sock.programs["msg"], fd)
+    finally:
+        os.close(fd)
+
+
 def test_no_hook_for_section():
     class Fake:
         section = "syscall"

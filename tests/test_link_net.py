@@ -193,3 +193,23 @@ def test_socket_filter(obj, counts, no_fd_leak):
     finally:
         r.close()
         s.close()
+
+
+def test_xdp_native_and_update(obj, bpf_prog, counts, veth, no_fd_leak):
+    iface, peer = veth
+    with corebpf.load(bpf_prog("hook_net"), programs=["xdp_count"]) as other:
+        b = other.programs["xdp_count"]
+        with link.attach_xdp(obj.programs["xdp_count"], iface, mode="native") as ln:
+            out = subprocess.run(["ip", "link", "show", iface], capture_output=True,
+                                 text=True).stdout
+            assert "xdp " in out or "xdp/" in out   # driver mode on veth
+            _ping(peer, 1)
+            assert counts[XDP] >= 1
+            ln.update(b)                             # atomically swap the program
+            assert ln.info().prog_id == b.info().id
+            n = counts[XDP]
+            _ping(peer, 2)
+            assert counts[XDP] == n                  # now the other object's map counts
+            assert other.maps["pkt_count"][XDP] >= 2
+            with pytest.raises(AttachError, match="another XDP program|Busy|busy"):
+                link.attach_xdp(obj.programs["xdp_count"], iface)

@@ -78,6 +78,20 @@ def test_explicit_functions_and_info(bpf_prog, no_fd_leak):
         assert tp.closed and raw.closed and btf.closed
 
 
+def test_tracepoint_ioctl_fallback(bpf_prog, no_fd_leak):
+    with corebpf.load(bpf_prog("hook_tp")) as obj:
+        prog = obj.programs["on_exec_tp"]
+        with link.attach(prog, use_link=False) as ln:
+            assert not ln.is_bpf_link     # PERF_EVENT_IOC_SET_BPF on the perf event
+            assert _seen(obj, _exec_true()) & 1
+        pid = _exec_true()
+        time.sleep(0.02)
+        assert pid not in obj.maps["seen"]
+        with pytest.raises(AttachError, match="cookies need perf links"):
+            link.attach_tracepoint(prog, "sched/sched_process_exec", cookie=1,
+                                   use_link=False)
+
+
 def test_tracepoint_errors(bpf_prog):
     with corebpf.load(bpf_prog("hook_tp")) as obj:
         prog = obj.programs["on_exec_tp"]
@@ -129,3 +143,18 @@ def test_kprobe_refused_with_clear_message(bpf_prog, no_fd_leak):
             assert "kprobes are not available on this kernel (CONFIG_KPROBES off or no " \
                    "kprobe PMU)" in str(ei.value)
             assert isinstance(ei.value, NotSupported)
+
+
+def test_object_attach_all_and_close_detaches(bpf_prog, no_fd_leak):
+    obj = corebpf.load(bpf_prog("hook_tp"))
+    try:
+        links = obj.attach_all()
+        assert {ln.hook for ln in links} == {"tracepoint", "raw_tp", "tp_btf"}
+        assert _seen(obj, _exec_true()) == 7
+        ids = [ln.info().id for ln in links]
+    finally:
+        obj.close()
+    assert all(ln.closed for ln in links)
+    for i in ids:
+        with pytest.raises(KernelError):
+            link.Link.from_id(i)   # gone from the kernel

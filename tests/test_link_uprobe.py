@@ -225,3 +225,21 @@ def test_usdt_attach_reads_argument(obj, hits, target, no_fd_leak):
         subprocess.run([target, "4"], capture_output=True, check=True)
     assert hits[4] == 4
     assert hits[7] == 3 + 7   # last call: i = 3
+
+
+def test_uprobe_on_shared_library(obj, hits, no_fd_leak):
+    code = "import os, sys; sys.stdin.readline(); [os.getpid() for _ in range(7)]"
+    p = subprocess.Popen([shutil.which("python3") or "/usr/bin/python3", "-c", code],
+                         stdin=subprocess.PIPE, text=True)
+    try:
+        import time
+        time.sleep(0.3)   # let the interpreter map libc
+        # found through /proc/PID/maps, probe limited to that process
+        with link.attach_uprobe(obj.programs["on_add"], "libc", "getpid", pid=p.pid) as ln:
+            assert "libc" in ln.info().file_name
+            p.communicate("go\n", timeout=10)
+        assert hits[1] >= 7
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

@@ -291,3 +291,70 @@ def test_cli_load_output(bpf_prog, capsys):
             for n in os.listdir(d):
                 os.unlink(f"{d}/{n}")
             os.rmdir(d)
+
+
+@pytest.fixture
+def pin_root():
+    from corebpf import _sys
+    _sys.mount_bpffs("/sys/fs/bpf")
+    d = f"/sys/fs/bpf/corebpf-test-pinroot-{os.getpid()}"
+    os.makedirs(d, exist_ok=True)
+    yield d
+    for n in os.listdir(d):
+        os.unlink(os.path.join(d, n))
+    os.rmdir(d)
+
+
+def test_pin_by_name_shared_between_loads(bpf_prog, pin_root, no_fd_leak):
+    path = bpf_prog("load_pinned")
+    with corebpf.load(path, pin_root=pin_root) as a:
+        assert os.listdir(pin_root) == ["shared_counts"]
+        a.programs["pinned_user"].test_run(PKT)
+        with corebpf.load(path, pin_root=pin_root) as b:
+            assert b.maps["shared_counts"].id == a.maps["shared_counts"].id
+            b.programs["pinned_user"].test_run(PKT)
+            assert u64(raw_lookup(a.maps["shared_counts"], 0)) == 2
+    # the pin outlives the objects; an incompatible definition is refused
+    with pytest.raises(Error, match="incompatible"):
+        corebpf.load(path, pin_root=pin_root, maps={"shared_counts": {"max_entries": 9}})
+
+
+def test_map_in_map_and_prog_array_initial_values(bpf_prog, pin_root, no_fd_leak):
+    with corebpf.load(bpf_prog("load_pinned"), pin_root=pin_root) as obj:
+        from corebpf.maps import Map
+        outer = obj.maps["outer"]
+        ids = {k: struct.unpack("<I", raw_lookup(outer, k)[:4])[0] for k in (0, 2)}
+        assert ids == {0: obj.maps["inner_a"].id, 2: obj.maps["inner_b"].id}
+        # the tail call through the prog array slot 1 reaches tail_target (returns 3)
+        assert obj.programs["pinned_user"].test_run(PKT).retval == 3
+        assert struct.unpack("<I", raw_lookup(obj.maps["inner_a"], 0)[:4])[0] == 1
+    with corebpf.load(bpf_prog("load_pinned"), pin_root=pin_root,
+                      programs=["pinned_user"]) as obj:
+        # the slot's program was not loaded: the slot stays empty, the tail call falls through
+        assert obj.programs["pinned_user"].test_run(PKT).retval == 2
+
+
+def test_custom_target_btf_path(bpf_prog, no_fd_leak):
+    with corebpf.load(bpf_prog("load_core"), btf="/sys/kernel/btf/vmlinux") as obj:
+        assert "on_getppid" in obj.programs
+
+
+def test_object_log_level_keeps_logs(basic, no_fd_leak):
+    with corebpf.load(basic, log_level=1, programs=["sock_filter"]) as obj:
+        assert "processed" in obj.programs["sock_filter"].log
+
+
+def test_ring_buffer_by_type_name(bpf_prog, no_fd_leak):
+    with corebpf.load(bpf_prog("load_events"), variables={"only_tgid": os.getpid()}) as obj:
+        obj.attach_all()
+        with obj.ring_buffer("events", event_type="struct event") as rb:
+            for _ in range(3):
+                os.getppid()
+            evs = rb.poll(timeout=1.0)
+        assert [e.seq for e in evs] == [1, 2, 3]
+        assert all(e.pid == os.getpid() for e in evs)
+        comm = evs[0].comm
+        assert (comm if isinstance(comm, str) else bytes(comm).rstrip(b"\0").decode())
+    with corebpf.load(bpf_prog("load_events")) as obj:
+        with pytest.raises(ObjectError, match="no type"):
+            obj.codec("nonesuch")

@@ -151,6 +151,9 @@ def test_unknown_map_and_function_are_named():
     main = fn("main", "xdp", EXIT + EXIT, relos=[Relocation(0, "map", "counts")], sub=False)
     with pytest.raises(LinkError, match="not an ld_imm64"):
         link(main, {"main": main}, R())
+    main = fn("main", "xdp", EXIT, relos=[Relocation(5, "map", "counts")], sub=False)
+    with pytest.raises(LinkError, match="outside"):
+        link(main, {"main": main}, R())
 
 
 def test_recursion_places_once():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import shutil
 import struct
 import subprocess
@@ -231,3 +230,29 @@ def test_bad_arguments(obj, robj, no_fd_leak):
         PerfBuffer(obj.maps["events"], pages=3)
     with pytest.raises(Error):
         PerfBuffer(None)
+
+
+def test_through_corebpf_load(bpf_prog, no_fd_leak):
+    """corebpf.load sizes the PERF_EVENT_ARRAY to the CPUs; Object.perf_buffer reads it."""
+    import corebpf
+    with corebpf.load(str(bpf_prog("buf_perf"))) as o:
+        with o.perf_buffer("events", event_type="event") as pb:
+            for cpu in CPUS:
+                _sys.prog_test_run(o.programs["emit"], ctx=struct.pack("<4Q", 2, cpu * 10, 64, 0),
+                                   ctx_out_size=0, flags=F_TEST_RUN_ON_CPU, cpu=cpu)
+            evs = pb.poll(1.0)
+            assert sorted(e.seq for e in evs) == sorted(c * 10 + i for c in CPUS for i in (0, 1))
+
+
+def test_poller_sees_samples_below_watermark(obj, no_fd_leak):
+    """One small sample never crosses the watermark; the poller still delivers it within
+    the buffer's flush_interval instead of waiting out the whole timeout."""
+    got = []
+    with PerfBuffer(obj.maps["events"], lambda v: got.append(seq_of(v)), pages=8,
+                    flush_interval=0.1) as pb, Poller(pb) as p:
+        t = threading.Timer(0.05, emit, (obj, 1, 77))
+        t.start()
+        t0 = time.monotonic()
+        assert p.poll(10.0) == 1
+        t.join()
+        assert got == [77] and time.monotonic() - t0 < 5

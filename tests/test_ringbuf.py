@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import shutil
 import struct
 import subprocess
@@ -272,6 +271,12 @@ def test_event_type_codec(drained, bpf_prog):
         emit(drained, 3, mode=1, seq=4)
         evs = rb.poll(1.0)
     assert [(e.seq, e.kind, e.len) for e in evs] == [(4, 1, 64), (6, 1, 64)]
+    # by name, resolved in the object's BTF
+    with RingBuffer(drained.maps["rb"], event_type="struct event", btf=btf) as rb:
+        emit(drained, 1, seq=11)
+        assert rb.poll(1.0)[0].seq == 11
+    with pytest.raises(EventBufferError, match="no BTF"):
+        RingBuffer(drained.maps["rb"], event_type="event")
 
 
 def test_event_type_any_decoder(drained):
@@ -392,10 +397,48 @@ def test_user_ringbuf(uobj, no_fd_leak):
             urb.submit(rec)
         total2, count2, _ = drain_user(uobj)
         assert count2 - count == 64 and total2 - total == 64
+        # a blocking reserve waits for the kernel to drain
+        recs = [urb.reserve(56) for _ in range(4096 // 64)]
+        for rec in recs:
+            rec[:8] = struct.pack("<Q", 2)
+            urb.submit(rec)
+        t = threading.Timer(0.2, drain_user, (uobj,))
+        t.start()
+        t0 = time.monotonic()
+        rec = urb.reserve(56, timeout=5.0)
+        assert 0.1 < time.monotonic() - t0 < 4
+        t.join()
+        urb.discard(rec)
+        t0 = time.monotonic()
+        for _ in range(4096 // 64 - 1):   # the discarded record still holds its space
+            urb.reserve(56)
+        with pytest.raises(EventBufferError, match="full"):
+            urb.reserve(8, timeout=0.2)
+        assert time.monotonic() - t0 >= 0.15
         with pytest.raises(EventBufferError):
             urb.reserve(5000)
+
+
+def test_user_ringbuf_close_discards_pending(uobj, no_fd_leak):
+    _, c0, _ = drain_user(uobj)
+    with UserRingBuffer(uobj.maps["urb"]) as urb:
+        urb.reserve(8)                       # never submitted
+    with UserRingBuffer(uobj.maps["urb"]) as urb:
+        urb.write(struct.pack("<Q", 5))
+    _, c1, _ = drain_user(uobj)
+    assert c1 - c0 == 1                      # the kernel went past the abandoned one
 
 
 def test_user_ringbuf_wrong_type(obj, no_fd_leak):
     with pytest.raises(EventBufferError, match="USER_RINGBUF"):
         UserRingBuffer(obj.maps["rb"])
+
+
+def test_through_corebpf_load(bpf_prog, no_fd_leak):
+    """The whole path a user takes: corebpf.load, Object.ring_buffer with a type name."""
+    import corebpf
+    with corebpf.load(str(bpf_prog("buf_ringbuf"))) as o:
+        with o.ring_buffer("rb", event_type="event") as rb:
+            _sys.prog_test_run(o.programs["emit"], ctx=struct.pack("<5Q", 3, 0, 5, REC, 0),
+                               ctx_out_size=0)
+            assert [e.seq for e in rb.poll(1.0)] == [5, 6, 7]

@@ -148,3 +148,19 @@ def test_iface_and_cgroup_options(bpf_prog):
     finally:
         subprocess.run(["ip", "link", "del", dev])
         os.rmdir(cg)
+
+
+def test_event_type_inferred_from_record_size(bpf_prog):
+    # struct gtest_exec_info is named unlike its buffer: found by the size given to
+    # bpf_ringbuf_output; the "raw" buffer gets 20-byte blobs no struct matches: hex
+    r = _run([str(bpf_prog("hook_runsize")), "--duration", "1.5", "--json"], execs=1)
+    assert r.returncode == 0, r.stderr
+    recs = [x for x in _lines(r.stdout) if "event" in x]
+    records = [x for x in recs if x["event"] == "records"]
+    raw = [x for x in recs if x["event"] == "raw"]
+    perf = [x for x in recs if x["event"] == "perf_records"]
+    assert records and all(x["flags"] == 5 and set(x) == {"event", "pid", "flags", "comm"}
+                            for x in records)
+    assert perf and all(x["flags"] == 5 and set(x) == {"event", "pid", "flags", "comm"}
+                         for x in perf)
+    assert raw and raw[0]["data"] == "0100000000000000020000000000000003000000"

@@ -347,3 +347,28 @@ def test_object_without_btf(tmp_path):
     assert struct.unpack("<i", s.variables["counter"].value)[0] == 3
     assert s.variables["limit"].section == ".rodata" and s.maps[".rodata"].freeze
     assert {r.target for r in s.programs["f"].relocations} == {".data", ".rodata"}
+
+
+def test_statically_linked_object_with_same_static_names(tmp_path, bpftool):
+    import subprocess
+    a = _compile(tmp_path, HEAD + """
+static __noinline int helper(int x) { return x + 1; }
+SEC("socket") int prog_a(void *ctx) { return helper(bpf_get_prandom_u32()); }
+""")
+    a2 = tmp_path / "a.bpf.o"
+    a.rename(a2)
+    b = _compile(tmp_path, '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n' + """
+static __noinline int helper(int x) { return x * 3; }
+SEC("socket") int prog_b(void *ctx) { return helper(bpf_get_prandom_u32()); }
+""")
+    out = tmp_path / "linked.bpf.o"
+    subprocess.run([bpftool, "gen", "object", str(out), str(a2), str(b)], check=True,
+                   capture_output=True)
+    s = ObjectSpec.from_file(out)
+    helpers = sorted(n for n in s.functions if n.startswith("helper"))
+    assert len(helpers) == 2 and helpers[0] == "helper"
+    ta = [r.target for r in s.programs["prog_a"].relocations if r.kind == RELO_CALL]
+    tb = [r.target for r in s.programs["prog_b"].relocations if r.kind == RELO_CALL]
+    assert len(ta) == len(tb) == 1 and {ta[0], tb[0]} == set(helpers)
+    # each program calls the helper from its own source file
+    assert s.functions[ta[0]].section_offset < s.functions[tb[0]].section_offset

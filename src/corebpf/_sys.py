@@ -33,7 +33,8 @@ class ArgumentError(Error, TypeError, ValueError):
     """A bad argument to a syscall wrapper (wrong buffer kind or size, bad fd object)."""
 
 __all__ = [
-    "FD", "ClosedError", "ArgumentError", "bpf", "error_from_errno", "MapOps", "possible_cpus", "online_cpus",
+    "FD", "ClosedError", "ArgumentError", "bpf", "error_from_errno", "MapOps", "Info",
+    "possible_cpus", "online_cpus", "epoll_create",
     "map_create", "map_lookup_elem", "map_update_elem", "map_delete_elem", "map_get_next_key",
     "map_lookup_and_delete_elem", "map_freeze", "map_lookup_batch", "map_update_batch",
     "map_delete_batch", "map_lookup_and_delete_batch", "prog_load", "prog_load_with_log",
@@ -283,7 +284,10 @@ class FD:
         fd = getattr(self, "_fd", -1)
         if fd >= 0:
             self._fd = -1
-            _close(fd)
+            try:
+                os.close(fd)
+            except Exception:  # also at interpreter shutdown, when os may be gone
+                pass
 
     def __repr__(self) -> str:
         return f"<FD {self.kind} {self._fd if self._fd >= 0 else 'closed'}>"
@@ -399,15 +403,18 @@ def map_create(map_type: int, key_size: int, value_size: int, max_entries: int,
 class MapOps:
     """Preallocated element operations on one map (the hot path).
 
-    ``key`` and ``value`` are ctypes buffers the caller fills/reads; the ``_lookup``,
-    ``_update``, ``_delete``, ``_next_key``, ``_lookup_and_delete`` and ``_next_first``
-    partials return the raw syscall result (``-1`` on error, then ``errno()`` tells why).
-    The methods without underscore raise typed errors and return False on ENOENT.
+    ``key`` and ``value`` are ctypes buffers the caller fills/reads. The partials return
+    the raw syscall result (``-1`` on error, then ``_get_errno()`` tells why):
+    ``_lookup``/``_update``/``_lookup_and_delete`` always pass flags 0 (plain ``m[k]``),
+    ``_lookup_f``/``_update_f``/``_lookup_and_delete_f`` pass the flags set with
+    ``set_flags``; ``_delete``, ``_next_key`` (after ``key``) and ``_next_first`` fill
+    ``next``. The methods without underscore raise typed errors and return False on ENOENT.
     """
 
     __slots__ = ("fd", "key_size", "value_size", "key", "value", "next", "attr", "_attrs",
                  "_lookup", "_update", "_delete", "_next_key", "_next_first",
-                 "_lookup_and_delete", "_flags", "name")
+                 "_lookup_and_delete", "_lookup_f", "_update_f", "_lookup_and_delete_f",
+                 "_flags", "name")
 
     def __init__(self, fd: int, key_size: int, value_size: int, name: str = "") -> None:
         self.fd = fd
@@ -417,27 +424,31 @@ class MapOps:
         self.key = ctypes.create_string_buffer(max(key_size, 1))
         self.value = ctypes.create_string_buffer(max(value_size, 1))
         self.next = ctypes.create_string_buffer(max(key_size, 1))
-        a = self.attr = ctypes.create_string_buffer(32)
-        # One attr for lookup/update/delete (key, value, flags); another for get_next_key
-        # (next_key sits where value sits) and one with key=NULL to get the first key.
         kaddr = _addressof(self.key) if key_size else 0
-        _pack_into("<IxxxxQQQ", a, 0, fd, kaddr, _addressof(self.value), 0)
-        n = ctypes.create_string_buffer(32)
-        _pack_into("<IxxxxQQQ", n, 0, fd, kaddr, _addressof(self.next), 0)
-        f = ctypes.create_string_buffer(32)
-        _pack_into("<IxxxxQQQ", f, 0, fd, 0, _addressof(self.next), 0)
-        # delete takes no flags: its own attr keeps them zero whatever update last used
-        d = ctypes.create_string_buffer(32)
-        _pack_into("<IxxxxQQQ", d, 0, fd, kaddr, 0, 0)
+        vaddr = _addressof(self.value)
+        naddr = _addressof(self.next)
+
+        def mk(k: int, v: int) -> ctypes.Array:
+            b = ctypes.create_string_buffer(32)
+            _pack_into("<IxxxxQQQ", b, 0, fd, k, v, 0)
+            return b
+        # z: flags always 0; a: flags set by set_flags(); d: delete (key only, no flags);
+        # n: get_next_key after key; f: get_next_key with key NULL (the first key)
+        z, a, d, n, f = mk(kaddr, vaddr), mk(kaddr, vaddr), mk(kaddr, 0), \
+            mk(kaddr, naddr), mk(0, naddr)
+        self.attr = a
+        self._attrs = (z, d, n, f)
         self._flags = 0
         sc = _syscall
-        self._lookup = partial(sc, NR_BPF, BPF_MAP_LOOKUP_ELEM, a, 32)
-        self._update = partial(sc, NR_BPF, BPF_MAP_UPDATE_ELEM, a, 32)
+        self._lookup = partial(sc, NR_BPF, BPF_MAP_LOOKUP_ELEM, z, 32)
+        self._update = partial(sc, NR_BPF, BPF_MAP_UPDATE_ELEM, z, 32)
+        self._lookup_and_delete = partial(sc, NR_BPF, BPF_MAP_LOOKUP_AND_DELETE_ELEM, z, 32)
+        self._lookup_f = partial(sc, NR_BPF, BPF_MAP_LOOKUP_ELEM, a, 32)
+        self._update_f = partial(sc, NR_BPF, BPF_MAP_UPDATE_ELEM, a, 32)
+        self._lookup_and_delete_f = partial(sc, NR_BPF, BPF_MAP_LOOKUP_AND_DELETE_ELEM, a, 32)
         self._delete = partial(sc, NR_BPF, BPF_MAP_DELETE_ELEM, d, 32)
-        self._lookup_and_delete = partial(sc, NR_BPF, BPF_MAP_LOOKUP_AND_DELETE_ELEM, a, 32)
         self._next_key = partial(sc, NR_BPF, BPF_MAP_GET_NEXT_KEY, n, 32)
         self._next_first = partial(sc, NR_BPF, BPF_MAP_GET_NEXT_KEY, f, 32)
-        self._attrs = (n, f, d)
 
     def invalidate(self) -> None:
         """Point every attr at fd -1 so that use after close fails with EBADF instead of
@@ -461,7 +472,7 @@ class MapOps:
 
     def lookup(self, flags: int = 0) -> bool:
         self.set_flags(flags)
-        if self._lookup() < 0:
+        if self._lookup_f() < 0:
             if _get_errno() == _errno.ENOENT:
                 return False
             raise self.error(BPF_MAP_LOOKUP_ELEM)
@@ -469,7 +480,7 @@ class MapOps:
 
     def update(self, flags: int = 0) -> None:
         self.set_flags(flags)
-        if self._update() < 0:
+        if self._update_f() < 0:
             raise self.error(BPF_MAP_UPDATE_ELEM)
 
     def delete(self) -> bool:
@@ -481,7 +492,7 @@ class MapOps:
 
     def lookup_and_delete(self, flags: int = 0) -> bool:
         self.set_flags(flags)
-        if self._lookup_and_delete() < 0:
+        if self._lookup_and_delete_f() < 0:
             if _get_errno() == _errno.ENOENT:
                 return False
             raise self.error(BPF_MAP_LOOKUP_AND_DELETE_ELEM)
@@ -1125,11 +1136,17 @@ def prog_query(target_fd: Any, attach_type: int, query_flags: int = 0,
         _pack_into("<QQQ", a, 32, _addressof(pflags), _addressof(lids), _addressof(lflags))
         size = 64
     r, err = _bpf_errno(BPF_PROG_QUERY, a, size)
+    if r < 0 and err == _errno.E2BIG and links:
+        # kernels before 6.6 know no link_ids: ask again for programs only
+        links = False
+        _pack_into("<QQQ", a, 32, 0, 0, 0)
+        r, err = _bpf_errno(BPF_PROG_QUERY, a, 28)
     if r < 0:
         raise error_from_errno("prog_query", err, f"attach type {attach_type}")
     n = _unpack_from("<I", a, 24)[0]
     m = min(n, max_progs)
-    d = Info(attach_flags=_unpack_from("<I", a, 12)[0], prog_ids=list(ids[:m]), count=n)
+    d = Info(attach_flags=_unpack_from("<I", a, 12)[0], prog_ids=list(ids[:m]), count=n,
+             prog_attach_flags=[], link_ids=[], link_attach_flags=[], revision=0)
     if links:
         d["prog_attach_flags"] = list(pflags[:m])
         d["link_ids"] = list(lids[:m])

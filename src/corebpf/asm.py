@@ -710,7 +710,7 @@ def _patterns() -> list:
             ("callpc", r"call pc([+-]\d+)(?:#.*)?"),
             ("call", r"call (\S+?)#(-?\d+)"),
             ("jmp", rf"if {_R} (\S+) (?:{_R}|(0x[0-9a-f]+|-?\d+)) goto pc([+-]\d+)"),
-            ("bswap", r"r(\d+) = (bswap|be|le)(\d+) r(\d+)"),
+            ("bswap", r"r(\d+) = (bswap|be|le)(-?\d+) r(\d+)"),
             ("neg", rf"{_R} = -{_R}"),
             ("ldimm", r"r(\d+) = (map\[(id|idx):(\d+)\](?:\[0\])?(?:\+(\d+))?|subprog\[([+-]\d+)\]"
                       r"|btf_id\[(\d+)\]|0x[0-9a-f]+)"),
@@ -744,8 +744,13 @@ def parse_insn(line: str) -> Instruction:
         if m:
             ins = _from_match(name, m.groups(), body)
             if code_hint is not None and ins.opcode != code_hint:
-                raise AsmError(f"{line!r}: text says opcode {ins.opcode:#04x}, prefix says "
-                               f"{code_hint:#04x}")
+                # the prefix wins where the text cannot tell (e.g. a call or exit in the
+                # JMP32 class), as long as it prints back as the same text
+                alt = Instruction(code_hint, ins.dst, ins.src, ins.off, ins.imm)
+                if format_insn(alt) != f"({code_hint:02x}) {body}":
+                    raise AsmError(f"{line!r}: text says opcode {ins.opcode:#04x}, prefix "
+                                   f"says {code_hint:#04x}")
+                ins = alt
             return ins
     raise AsmError(f"cannot parse instruction {line!r}")
 
@@ -781,8 +786,9 @@ def _from_match(name: str, g: tuple, body: str) -> Instruction:
     if name == "bswap":
         d, kind, bits, d2 = g
         if kind == "bswap":
-            return bswap(int(d), int(bits))
-        return endian(int(d), int(bits), kind == "be")
+            return Instruction(ALU64 | END, int(d), 0, 0, int(bits))
+        return Instruction(ALU | END | (TO_BE if kind == "be" else TO_LE), int(d), 0, 0,
+                           int(bits))
     if name == "neg":
         return Instruction((ALU if g[0] == "w" else ALU64) | NEG, int(g[1]))
     if name == "ldimm":
@@ -868,10 +874,7 @@ def parse(text: str) -> list[Instruction]:
     out = []
     for line in text.splitlines():
         s = line.strip()
-        if not s or s.startswith(";") or s.endswith(":") and "(" not in s.split(":")[0] \
-                and not s[0].isdigit():
-            continue
-        if s.endswith("):") or (not s[0].isdigit() and not s.startswith("(")):
-            continue   # "int emit(__u64 * ctx):" function headers
+        if not s or s.startswith(";") or s.endswith(":"):
+            continue   # blank, source line, or a function header ("int emit(...):")
         out.append(parse_insn(s))
     return out

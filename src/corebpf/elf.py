@@ -237,7 +237,7 @@ class ELFFile:
         if strsec.type != SHT_STRTAB:
             raise self.error(f"section name table #{shstrndx} is not a string table",
                              offset=shoff + shstrndx * _SHDR.size)
-        names = strsec.data()
+        names = strsec.data().tobytes()
         for s in secs:
             if s.index == 0:
                 continue
@@ -245,21 +245,20 @@ class ELFFile:
                                   section=f"#{s.index}")
             self._by_name.setdefault(s.name, s)
 
-    def _string(self, table: memoryview, off: int, what: str, *, section: str | None = None,
+    def _string(self, table: bytes, off: int, what: str, *, section: str | None = None,
                 symbol: str | None = None) -> str:
+        """NUL-terminated string at ``off`` of a string table (``table`` as bytes)."""
         n = len(table)
         if off >= n:
             if off == 0:
                 return ""
             raise self.error(f"{what}: string offset {off} is outside the string table "
                              f"({n} bytes)", section=section, symbol=symbol, offset=off)
-        # bytes.find on a bounded slice: no Python-level loop over attacker-sized data
-        raw = table[off:].tobytes() if n - off <= 4096 else table[off:off + 4096].tobytes()
-        end = raw.find(b"\0")
+        end = table.find(b"\0", off)
         if end < 0:
             raise self.error(f"{what}: string at {off} is not NUL-terminated", section=section,
                              symbol=symbol, offset=off)
-        return raw[:end].decode("utf-8", "replace")
+        return table[off:end].decode("utf-8", "replace")
 
     def section(self, index: int, *, context: str = "") -> Section:
         """Section by index, with a precise error for a bad index."""
@@ -300,7 +299,7 @@ class ELFFile:
         if not 0 < st.link < len(self.sections) or self.sections[st.link].type != SHT_STRTAB:
             raise self.error(f"symbol table's string table index {st.link} is invalid",
                              section=st)
-        strs = self.sections[st.link].data()
+        strs = self.sections[st.link].data().tobytes()
         data = st.data()
         out = []
         nsec = len(self.sections)

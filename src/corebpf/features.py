@@ -158,7 +158,7 @@ def _str_table(*names: str) -> tuple[list[bytes], dict[str, int]]:
 
 
 def _btf_probe_blob(name: str) -> bytes:
-    strs, o = _str_table("int", "x", "f", ".data", "tag", "float", "e", "v")
+    strs, o = _str_table("int", "x", "f", ".data", "tag", "float", "e", "v", "?.data")
     i32 = btf_int(o["int"], 4, signed=True)                           # [1]
     if name == "btf":
         return btf_blob([i32], strs)
@@ -169,9 +169,11 @@ def _btf_probe_blob(name: str) -> bytes:
     if name == "var":
         var = btf_type(o["x"], BTF_KIND_VAR, 0, 1) + struct.pack("<I", 1)
         return btf_blob([i32, var], strs)
-    if name == "datasec":
+    if name in ("datasec", "qmark_datasec"):
+        # qmark: section names with '?' (clang's ".data?..." style) are accepted
         var = btf_type(o["x"], BTF_KIND_VAR, 0, 1) + struct.pack("<I", 1)
-        sec = btf_type(o[".data"], BTF_KIND_DATASEC, 1, 4) + struct.pack("<III", 2, 0, 4)
+        sec = btf_type(o[".data" if name == "datasec" else "?.data"], BTF_KIND_DATASEC, 1,
+                       4) + struct.pack("<III", 2, 0, 4)
         return btf_blob([i32, var, sec], strs)
     if name == "float":
         return btf_blob([btf_type(o["float"], BTF_KIND_FLOAT, 0, 4)], strs)
@@ -189,8 +191,8 @@ def _btf_probe_blob(name: str) -> bytes:
     raise KeyError(name)
 
 
-BTF_FEATURES = ("btf", "func", "func_global", "var", "datasec", "float", "decl_tag",
-                "type_tag", "enum64")
+BTF_FEATURES = ("btf", "func", "func_global", "var", "datasec", "qmark_datasec", "float",
+                "decl_tag", "type_tag", "enum64")
 
 # --------------------------------------------------------------------------- cache
 
@@ -212,7 +214,8 @@ def _cached(key: tuple, fn: Any) -> Any:
 
 def has_btf_feature(name: str) -> bool:
     """Whether the kernel accepts BTF of this kind: "btf", "func", "func_global", "var",
-    "datasec", "float", "decl_tag", "type_tag", "enum64"."""
+    "datasec", "qmark_datasec" (a DATASEC name with '?'), "float", "decl_tag",
+    "type_tag", "enum64"."""
     if name not in BTF_FEATURES:
         raise _sys.ArgumentError(f"unknown BTF feature {name!r}; known: "
                                  f"{', '.join(BTF_FEATURES)}")

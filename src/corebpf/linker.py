@@ -193,6 +193,10 @@ def _resolve_data(out: Linked, fn: Any, start: int, resolver: Resolver,
         if kind in ("call", "func_ptr"):
             continue
         pos = (start + r.insn) * 8
+        if r.insn < 0 or pos + 8 > len(buf):
+            raise LinkError(f"{fn.name}: {kind} relocation at instruction {r.insn} lies "
+                            "outside the function", file=file, section=fn.section,
+                            symbol=r.target)
         code = buf[pos]
         if kind == "kfunc":
             if code != _CALL:

@@ -8,7 +8,9 @@
 Keys and values are raw bytes by default. A map with BTF key/value types decodes them
 through ``corebpf.btf.codec.Codec`` (``key_codec``/``value_codec``); ``m.raw`` is always the
 bytes view of the same map. Per-CPU maps take and give a list with one value per possible
-CPU. Element operations go through ``_sys.MapOps`` (preallocated buffers, one syscall each).
+CPU. Element operations go through ``_sys.MapOps`` (preallocated buffers, one syscall each),
+so one ``Map`` must not be used from several threads at once (open one per thread:
+``Map.from_id(m.id)``).
 """
 from __future__ import annotations
 
@@ -586,15 +588,13 @@ class Map:
         ops = self._ops
         self._wkey(key)
         ops.set_flags(flags)
-        if ops._lookup() < 0:
+        if ops._lookup_f() < 0:
             raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
         return self._rval()
 
     def __getitem__(self, key: Any) -> Any:
         ops = self._ops
         self._wkey(key)
-        if ops._flags:
-            ops.set_flags(0)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 raise KeyError(key)
@@ -604,8 +604,6 @@ class Map:
     def get(self, key: Any, default: Any = None) -> Any:
         ops = self._ops
         self._wkey(key)
-        if ops._flags:
-            ops.set_flags(0)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 return default
@@ -617,8 +615,6 @@ class Map:
             return self._bloom_has(key)
         ops = self._ops
         self._wkey(key)
-        if ops._flags:
-            ops.set_flags(0)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 return False
@@ -629,8 +625,6 @@ class Map:
         ops = self._ops
         self._wkey(key)
         self._wval(value)
-        if ops._flags:
-            ops.set_flags(0)
         if ops._update() < 0:
             raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r}")
 
@@ -640,7 +634,7 @@ class Map:
         self._wkey(key)
         self._wval(value)
         ops.set_flags(flags)
-        if ops._update() < 0:
+        if ops._update_f() < 0:
             raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r} flags {flags:#x}")
 
     def __delitem__(self, key: Any) -> None:
@@ -688,7 +682,7 @@ class Map:
         if self.key_size:
             self._wkey(key)
         ops.set_flags(flags)
-        if ops._lookup_and_delete() < 0:
+        if ops._lookup_and_delete_f() < 0:
             raise self._err(BPF_MAP_LOOKUP_AND_DELETE_ELEM,
                             f"key {key!r}" if self.key_size else "empty")
         return self._rval()
@@ -704,14 +698,13 @@ class Map:
         ops = self._ops
         self._wval(value)
         ops.set_flags(flags)
-        if ops._update() < 0:
+        if ops._update_f() < 0:
             raise self._err(BPF_MAP_UPDATE_ELEM, "push")
 
     def _keyless_take(self, remove: bool, default: Any) -> Any:
         if self.type not in (QUEUE, STACK):
             raise MapError(f"map {self.name!r}: pop()/peek() are for queue and stack maps")
         ops = self._ops
-        ops.set_flags(0)
         r = ops._lookup_and_delete() if remove else ops._lookup()
         if r < 0:
             if _get_errno() == _ENOENT and default is not _MISSING:
@@ -727,7 +720,6 @@ class Map:
     def _bloom_has(self, value: Any) -> bool:
         ops = self._ops
         self._wval(value)
-        ops.set_flags(0)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 return False
@@ -767,8 +759,6 @@ class Map:
         for k in self._raw_keys():
             saved = ops.key.raw
             ops.key[:self.key_size] = k
-            if ops._flags:
-                ops.set_flags(0)
             if ops._lookup() < 0:
                 if _get_errno() == _ENOENT:
                     continue

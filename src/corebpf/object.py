@@ -126,30 +126,46 @@ class Object:
                 new.append(link)
         return new
 
-    def ring_buffer(self, name: str, *args: Any, **kw: Any) -> Any:
-        """A ``RingBuffer`` reader on the ring-buffer map ``name`` (``event_type=`` a BTF
-        type name to decode records)."""
+    def ring_buffer(self, name: str, callback: Any = None, **kw: Any) -> Any:
+        """A ``RingBuffer`` reader on the ring-buffer map ``name``. ``event_type`` may name
+        a type of the object's BTF (``event_type="event"``, decoded per record) or be a
+        codec. The caller closes the reader; the map stays with the object."""
         from .ringbuf import RingBuffer
-        m = self._map(name)
-        if "btf" not in kw and self.spec is not None and getattr(self.spec, "btf", None):
-            kw.setdefault("btf", self.spec.btf)
-        try:
-            return RingBuffer(m, *args, **kw)
-        except TypeError:
-            kw.pop("btf", None)
-            return RingBuffer(m, *args, **kw)
+        return RingBuffer(self._map(name), callback, **self._event_kw(kw))
 
-    def perf_buffer(self, name: str, *args: Any, **kw: Any) -> Any:
-        """A ``PerfBuffer`` reader on the PERF_EVENT_ARRAY map ``name``."""
+    def perf_buffer(self, name: str, callback: Any = None, **kw: Any) -> Any:
+        """A ``PerfBuffer`` reader on the PERF_EVENT_ARRAY map ``name`` (``event_type`` as
+        for :meth:`ring_buffer`)."""
         from .perfbuf import PerfBuffer
-        m = self._map(name)
-        if "btf" not in kw and self.spec is not None and getattr(self.spec, "btf", None):
-            kw.setdefault("btf", self.spec.btf)
-        try:
-            return PerfBuffer(m, *args, **kw)
-        except TypeError:
-            kw.pop("btf", None)
-            return PerfBuffer(m, *args, **kw)
+        return PerfBuffer(self._map(name), callback, **self._event_kw(kw))
+
+    def _event_kw(self, kw: dict[str, Any]) -> dict[str, Any]:
+        et = kw.get("event_type")
+        if isinstance(et, str):
+            kw = dict(kw)
+            kw["event_type"] = self.codec(et)
+        return kw
+
+    def codec(self, type_name: str) -> Any:
+        """A ``btf.codec.Codec`` for the struct/union/typedef/int named ``type_name`` in
+        the object's BTF."""
+        btf = getattr(self.spec, "btf", None)
+        if btf is None:
+            raise ObjectError(f"object {self.name!r} has no BTF to find type {type_name!r}")
+        from .btf import types as T
+        from .btf.codec import Codec
+        name = type_name
+        for prefix in ("struct ", "union ", "enum "):
+            if name.startswith(prefix):
+                name = name[len(prefix):]
+        ids = []
+        for kind in (T.STRUCT, T.UNION, T.TYPEDEF, T.INT, T.ENUM):
+            ids = btf.find(name, kind)
+            if ids:
+                break
+        if not ids:
+            raise ObjectError(f"object {self.name!r}: no type {type_name!r} in its BTF")
+        return Codec(btf, ids[0])
 
     def _map(self, name: str) -> Any:
         try:
@@ -603,21 +619,14 @@ class _Loader:
         prog.linked = linked
         prog.object = self.obj
         self.obj.programs[entry.name] = prog
-        rodata = self.rodata_map()
-        if rodata is not None:
-            try:
-                _sys.prog_bind_map(prog.fd, _fdnum(rodata))
-            except KernelError:
-                pass
-
-    def rodata_map(self) -> Any:
-        """The map libbpf binds to every program (its last ``.rodata*`` internal map)."""
-        if not hasattr(self, "_rodata"):
-            self._rodata = None
-            for name, ms in self.spec.maps.items():
-                if ms.internal == "rodata":
-                    self._rodata = self.obj.maps.get(name)
-        return self._rodata
+        # like libbpf, bind every .rodata* map to every program (BPF_PROG_BIND_MAP), so
+        # that tools find the object's read-only data (and its metadata) through any program
+        for name, ms in self.spec.maps.items():
+            if ms.internal == "rodata" and name in self.obj.maps:
+                try:
+                    _sys.prog_bind_map(prog.fd, _fdnum(self.obj.maps[name]))
+                except KernelError:
+                    pass
 
     def attach_target(self, entry: Any) -> tuple[int, Any]:
         """(attach_btf_id, attach_btf_obj_fd) for tp_btf/fentry/fexit/lsm/iter programs."""
@@ -796,7 +805,8 @@ def _wrap_map(fd: Any, ms: Any, btf: Any = None) -> Any:
     """A ``maps.Map`` (typed through the object BTF) owning ``fd``."""
     from .maps import Map
     codecs = [None, None]
-    if btf is not None:
+    # internal maps hold a DATASEC (size 0 in clang's BTF): read them through ``variables``
+    if btf is not None and ms.internal is None:
         try:
             from .btf.codec import Codec
         except ImportError:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from . import _sys
 from .errors import EventBufferError
-from .ringbuf import _decoder, _fence, _Reader, page_size
+from .ringbuf import _decoder, _fence, _Reader, page_size, resolve_event_type
 
 MAP_TYPE_PERF_EVENT_ARRAY = 4
 PERF_RECORD_LOST = 2
@@ -77,7 +77,7 @@ class PerfBuffer(_Reader):
                  event_type: Any = None, batch: int = 0, pages: int = 64,
                  watermark: int | None = None, lost_callback: Callable[[int, int], Any]
                  | None = None, cpus: list[int] | None = None,
-                 flush_interval: float = 0.1) -> None:
+                 flush_interval: float = 0.1, btf: Any = None) -> None:
         self._closed = True
         self._epoll = None
         self._rings: list[_CpuRing] = []
@@ -104,7 +104,7 @@ class PerfBuffer(_Reader):
         self._map_fd = fd
         self._callback = callback
         self._batch = batch
-        self.event_type = event_type
+        self.event_type = event_type = resolve_event_type(event_type, btf)
         self._decode = _decoder(event_type)
         self._cb_wrapped = self._wrap(callback)
         self.lost_callback = lost_callback
@@ -145,14 +145,6 @@ class PerfBuffer(_Reader):
             raise
         self._closed = False
 
-    def _wrap(self, cb: Callable[[Any], Any] | None) -> Any:
-        if cb is None or self._decode is None:
-            return cb
-        dec = self._decode
-        if self._batch:
-            return lambda vs: cb([dec(v) for v in vs])
-        return lambda v: cb(dec(v))
-
     @property
     def cpus(self) -> list[int]:
         return [r.cpu for r in self._rings]
@@ -165,11 +157,6 @@ class PerfBuffer(_Reader):
             min(timeout, self.flush_interval)
         self._epoll.poll(t)
         return True
-
-    def __iter__(self) -> Any:
-        while not self._closed:
-            for ev in self.poll(None):
-                yield ev
 
     async def _await_readable(self) -> None:
         import asyncio

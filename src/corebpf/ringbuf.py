@@ -33,6 +33,7 @@ MAP_TYPE_RINGBUF = 27
 MAP_TYPE_USER_RINGBUF = 31
 _EPOLLIN = 0x001
 _EPOLLOUT = 0x004
+_EPOLLET = 1 << 31
 
 _PAGE: int | None = None
 
@@ -69,6 +70,25 @@ def _map_fd_info(m: Any, what: str) -> tuple[int, int, int]:
     return fd, info["type"], info["max_entries"]
 
 
+def resolve_event_type(event_type: Any, btf: Any) -> Any:
+    """``event_type`` as given, or, when it is a type name (``"event"``, ``"struct
+    event"``) or id and ``btf`` is given, a ``corebpf.btf.codec.Codec`` of that type."""
+    if isinstance(event_type, (str, int)) and not isinstance(event_type, bool):
+        if btf is None:
+            raise EventBufferError(f"event_type {event_type!r} names a BTF type, but no BTF "
+                                   "was given (pass btf=, or a Codec)")
+        from .btf.codec import Codec
+        tid = event_type
+        if isinstance(event_type, str):
+            name = event_type
+            for prefix in ("struct ", "union "):
+                if name.startswith(prefix):
+                    name = name[len(prefix):]
+            tid = btf.find_one(name)
+        return Codec(btf, tid)
+    return event_type
+
+
 def _decoder(event_type: Any) -> Callable[[Any], Any] | None:
     if event_type is None:
         return None
@@ -86,9 +106,18 @@ class _Reader:
     _epoll: Any
     _closed: bool
 
-    # subclasses implement _consume(cb, batch, limit) -> int and _views()
+    # subclasses implement _consume(cb, batch, limit) -> int and close()
     def _consume(self, cb: Callable[[Any], Any], batch: int, limit: int | None) -> int:
         raise NotImplementedError
+
+    def _wrap(self, cb: Callable[[Any], Any] | None) -> Any:
+        """The user's callback, fed decoded records when there is an event_type."""
+        if cb is None or self._decode is None:
+            return cb
+        dec = self._decode
+        if self._batch:
+            return lambda vs: cb([dec(v) for v in vs])
+        return lambda v: cb(dec(v))
 
     def fileno(self) -> int:
         """An fd that becomes readable when records are available (an epoll fd)."""
@@ -207,9 +236,10 @@ class RingBuffer(_Reader):
     """Reader of a BPF_MAP_TYPE_RINGBUF map.
 
     ``callback(record)`` gets each record as a zero-copy ``memoryview`` (or decoded through
-    ``event_type``, anything with ``.decode(buf)`` such as a ``corebpf.btf.codec.Codec``),
-    valid until it returns. With ``batch=N`` the callback gets lists of up to N records
-    instead. A callback returning a negative int stops the current consume.
+    ``event_type``, anything with ``.decode(buf)`` such as a ``corebpf.btf.codec.Codec``,
+    or a BTF type name resolved in ``btf``), valid until it returns. With ``batch=N`` the
+    callback gets lists of up to N records instead. A callback returning a negative int
+    stops the current consume.
 
     Without a callback, :meth:`poll` / :meth:`consume` return lists of records and the
     object iterates (``for ev in rb``, ``async for ev in rb``). :meth:`views` walks records
@@ -218,7 +248,7 @@ class RingBuffer(_Reader):
     """
 
     def __init__(self, map: Any, callback: Callable[[Any], Any] | None = None, *,
-                 event_type: Any = None, batch: int = 0) -> None:
+                 event_type: Any = None, batch: int = 0, btf: Any = None) -> None:
         self._closed = True
         self._epoll = None
         self._cons_mm = self._prod_mm = None
@@ -235,7 +265,7 @@ class RingBuffer(_Reader):
         self._map = map  # keeps a Map object alive while we read it
         self._callback = callback
         self._batch = batch
-        self.event_type = event_type
+        self.event_type = event_type = resolve_event_type(event_type, btf)
         self._decode = _decoder(event_type)
         self._cb_wrapped = self._wrap(callback)
         pg = page_size()
@@ -255,14 +285,6 @@ class RingBuffer(_Reader):
         self._data = self._pview[pg:]                        # 2 * size bytes
         self._hdr = self._data.cast("I")                     # headers by offset >> 2
         self._closed = False
-
-    def _wrap(self, cb: Callable[[Any], Any] | None) -> Any:
-        if cb is None or self._decode is None:
-            return cb
-        dec = self._decode
-        if self._batch:
-            return lambda vs: cb([dec(v) for v in vs])
-        return lambda v: cb(dec(v))
 
     # -- positions
     @property
@@ -694,18 +716,37 @@ class Poller:
         return sum(b.consume() for b in self._bufs.values())
 
     def poll(self, timeout: float | None = None) -> int:
-        """Wait up to ``timeout`` seconds for any buffer, then consume all of them."""
+        """Wait up to ``timeout`` seconds (None: until something arrives) for any buffer,
+        then consume; the number of records handled."""
+        if self._epoll is None:
+            raise EventBufferError("Poller is closed")
         n = self.consume()
         if n or timeout == 0:
             return n
-        if self._epoll is None:
-            raise EventBufferError("Poller is closed")
-        ready = self._epoll.poll(-1 if timeout is None else timeout)
-        for fd, _ in ready:
-            b = self._bufs.get(fd)
-            if b is not None:
-                n += b.consume()
-        return n
+        # perf buffers below their wakeup watermark do not wake us: look at least every
+        # flush_interval
+        step = min((getattr(b, "flush_interval", None) or 1e9 for b in self._bufs.values()),
+                   default=1e9)
+        import time
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 1e9 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return n
+            wait = min(left, step)
+            ready = self._epoll.poll(-1 if wait >= 1e9 else wait)
+            if ready:
+                for fd, _ in ready:
+                    b = self._bufs.get(fd)
+                    if b is not None:
+                        n += b.consume()
+                if step < 1e9:
+                    n += sum(b.consume() for b in self._bufs.values()
+                             if getattr(b, "flush_interval", None))
+            elif step < 1e9:
+                n += self.consume()
+            if n:
+                return n
 
     async def run(self, stop: Any = None) -> None:
         """Dispatch records as they come until ``stop`` (an asyncio.Event) is set."""
@@ -779,7 +820,7 @@ class UserRingBuffer:
             self._prod_mm = _sys.mmap_fd(fd, pg + 2 * size, writable=True, offset=pg,
                                          what="mmap user ringbuf producer/data")
             self._epoll = _sys.epoll_create()
-            self._epoll.register(fd, _EPOLLOUT)
+            self._epoll.register(fd, _EPOLLOUT | _EPOLLET)
         except BaseException:
             self.close()
             raise
@@ -810,15 +851,25 @@ class UserRingBuffer:
         if total > self.size:
             raise EventBufferError(f"UserRingBuffer.reserve: {size} bytes do not fit in a "
                                    f"ring of {self.size}")
+        deadline = None
         while True:
             cons = self._cons[0]
             prod = self._prod[0]
             if self.size - (prod - cons) >= total:
                 break
-            if timeout == 0 or not self._epoll.poll(-1 if timeout is None else timeout):
-                raise EventBufferError(f"UserRingBuffer full: {size} bytes requested, "
-                                       f"{self.size - (prod - cons)} free")
-            timeout = None if timeout is None else 0
+            if timeout is not None:
+                import time
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + timeout
+                left = deadline - now
+                if left <= 0:
+                    raise EventBufferError(f"UserRingBuffer full: {size} bytes requested, "
+                                           f"{self.size - (prod - cons)} free")
+            else:
+                left = -1
+            # edge-triggered: wakes when the kernel has drained something since
+            self._epoll.poll(left)
         off = prod & self._mask
         # header first (BUSY: the kernel stops draining here until we submit), then
         # publish the new producer position
@@ -860,9 +911,13 @@ class UserRingBuffer:
         self.submit(v)
 
     def close(self) -> None:
-        """Unmap the ring and close the epoll fd; unsubmitted records are dropped."""
+        """Unmap the ring and close the epoll fd; records reserved and not submitted are
+        discarded (else the kernel would stop draining at them forever)."""
         self._closed = True
-        for v, _ in getattr(self, "_outstanding", {}).values():
+        hdr = self.__dict__.get("_hdr")
+        for v, off in getattr(self, "_outstanding", {}).values():
+            if hdr is not None:
+                hdr[off >> 2] = (hdr[off >> 2] & LEN_MASK) | DISCARD
             v.release()
         self.__dict__.pop("_outstanding", None)
         for name in ("_hdr", "_data", "_prod", "_pview", "_cons"):

@@ -300,6 +300,12 @@ class ExternSpec:
         self.kconfig_type, self.signed, self.symbol_index = kconfig_type, signed, symbol_index
         self.align = 1
 
+    def copy(self) -> "ExternSpec":
+        e = ExternSpec.__new__(ExternSpec)
+        for k in self.__slots__:
+            setattr(e, k, getattr(self, k))
+        return e
+
     def __repr__(self) -> str:
         w = " weak" if self.weak else ""
         return f"<ExternSpec {self.kind} {self.name!r}{w}>"
@@ -354,7 +360,7 @@ class ObjectSpec:
         o.license, o.kern_version = self.license, self.kern_version
         o.datasec_sizes = dict(self.datasec_sizes)
         o.datasec_offsets = {k: dict(v) for k, v in self.datasec_offsets.items()}
-        o.externs = dict(self.externs)
+        o.externs = {k: e.copy() for k, e in self.externs.items()}
         o.functions = {k: f.copy() for k, f in self.functions.items()}
         o.programs = {k: o.functions[k] for k in self.programs}
         o.maps = {k: m.copy() for k, m in self.maps.items()}
@@ -485,10 +491,11 @@ def _shift(item: Any, off: int) -> Any:
 class _Func:
     """A function found in an executable section, before it becomes a ProgramSpec."""
 
-    __slots__ = ("sym", "section", "start", "end")
+    __slots__ = ("sym", "section", "start", "end", "name")
 
     def __init__(self, sym: Any, section: Any, start: int, end: int) -> None:
         self.sym, self.section, self.start, self.end = sym, section, start, end
+        self.name = sym.name   # key in ObjectSpec.functions
 
 
 class _Builder:
@@ -614,18 +621,24 @@ class _Builder:
                                symbol=sym.name, offset=sym.value)
             if sym.size == 0:
                 continue
-            if sym.name in spec.functions:
-                raise self.err("duplicate function name", section=sec, symbol=sym.name)
+            fname = sym.name
+            if fname in spec.functions:
+                # statically linked objects (bpftool gen object) may hold several static
+                # subprograms of one name, one per source file: keep them apart
+                if sym.bind != E.STB_LOCAL or sec.index != self.text_idx:
+                    raise self.err("duplicate function name", section=sec, symbol=sym.name)
+                fname = f"{sym.name}#{sym.value // 8}"
             if sec.index != self.text_idx and sym.bind == E.STB_LOCAL:
                 raise self.err("static entry programs are not supported (libbpf refuses "
                                "them too): drop 'static' or move it to .text", section=sec,
                                symbol=sym.name)
             start, end = sym.value // 8, (sym.value + sym.size) // 8
             self.funcs_by_sec.setdefault(sec.index, []).append(_Func(sym, sec, start, end))
+            self.funcs_by_sec[sec.index][-1].name = fname
             insns = bytearray(sec.data()[sym.value:sym.value + sym.size])
             is_sub = sec.index == self.text_idx
             # libbpf drops the "?" of SEC("?...") (= do not autoload) from the name
-            p = ProgramSpec(sym.name, sec.name.removeprefix("?"), insns, section_offset=start,
+            p = ProgramSpec(fname, sec.name.removeprefix("?"), insns, section_offset=start,
                             license=spec.license, kern_version=spec.kern_version,
                             is_subprog=is_sub, global_func=sym.bind != E.STB_LOCAL)
             if not is_sub:
@@ -637,9 +650,9 @@ class _Builder:
                     p.expected_attach_type = sd.attach_type
                     p.attach_to = target
                     p.flags = sd.prog_flags()
-            spec.functions[sym.name] = p
+            spec.functions[fname] = p
             if not is_sub:
-                spec.programs[sym.name] = p
+                spec.programs[fname] = p
         for idx, fl in self.funcs_by_sec.items():
             fl.sort(key=lambda f: f.start)
             for a, b in zip(fl, fl[1:]):
@@ -952,10 +965,13 @@ class _Builder:
                 raise self.err("extern is neither in .kconfig nor in .ksyms", symbol=s.name)
             spec.externs[s.name] = ext
 
-    def _kcfg_type(self, tid: int, name: str) -> tuple[str, bool]:
+    def _kcfg_type(self, tid: int, name: str, depth: int = 0) -> tuple[str, bool]:
         from .btf import types as T
         btf = self.btf
-        t = btf.resolve(tid)
+        try:
+            t = btf.resolve(tid)
+        except BTFError as e:
+            raise self.err(f"kconfig extern type: {e}", section=".BTF", symbol=name) from None
         if t.kind == T.INT:
             if t.encoding & T.INT_BOOL:
                 if t.size == 1:
@@ -966,8 +982,8 @@ class _Builder:
                 return "int", t.signed
         elif t.kind in (T.ENUM, T.ENUM64) and t.name == "libbpf_tristate":
             return "tristate", False
-        elif t.kind == T.ARRAY and t.nelems:
-            if self._kcfg_type(t.type, name)[0] == "char":
+        elif t.kind == T.ARRAY and t.nelems and depth == 0:
+            if self._kcfg_type(t.type, name, 1)[0] == "char":
                 return "char_array", False
         raise self.err(f"unsupported .kconfig extern type {btf.type_name(tid)!r} (use bool, "
                        "char, an integer, enum libbpf_tristate or a char array)", symbol=name)
@@ -1010,14 +1026,14 @@ class _Builder:
                 if f is None:
                     raise self.err("relocation outside any function", section=sec,
                                    symbol=r.symbol.name, offset=r.offset)
-                prog = spec.functions[f.sym.name]
+                prog = spec.functions[f.name]
                 i = sec_insn - f.start
                 rel = self._classify(sec, prog, i, r)
                 prog.relocations.append(rel)
                 seen.add((prog.name, i))
             # calls within one section may carry no relocation: record them too
             for f in self.funcs_by_sec.get(sec.index, ()):
-                prog = spec.functions[f.sym.name]
+                prog = spec.functions[f.name]
                 buf = prog.insns
                 for pos in range(0, len(buf), 8):
                     if buf[pos] != _CALL or buf[pos + 1] >> 4 != _PSEUDO_CALL:
@@ -1031,10 +1047,10 @@ class _Builder:
                     if t is None:
                         raise self.err(f"call at instruction {i} lands outside any function",
                                        section=sec, symbol=prog.name, offset=pos)
-                    prog.relocations.append(Relocation(i, RELO_CALL, t.sym.name,
+                    prog.relocations.append(Relocation(i, RELO_CALL, t.name,
                                                        tgt_insn - t.start))
             for f in self.funcs_by_sec.get(sec.index, ()):
-                spec.functions[f.sym.name].relocations.sort(key=lambda r: r.insn)
+                spec.functions[f.name].relocations.sort(key=lambda r: r.insn)
 
     def _classify(self, sec: Any, prog: ProgramSpec, i: int, r: Any) -> Relocation:
         from . import elf as E
@@ -1076,7 +1092,7 @@ class _Builder:
             if sym.shndx != self.text_idx:
                 raise self.err(f"calls into another program's section ({tsec.name!r}) are not "
                                "supported: put shared functions in .text", **where)
-            return Relocation(i, RELO_CALL, t.sym.name, tgt - t.start)
+            return Relocation(i, RELO_CALL, t.name, tgt - t.start)
         if not is_ld64:
             raise self.err(f"relocation on instruction {code:#04x} (expected ld_imm64 or call)",
                            **where)
@@ -1094,7 +1110,7 @@ class _Builder:
             t = self._func_at(shndx, addr // 8)
             if t is None:
                 raise self.err("function pointer target is not in any function", **where)
-            return Relocation(i, RELO_FUNC_PTR, t.sym.name, addr // 8 - t.start)
+            return Relocation(i, RELO_FUNC_PTR, t.name, addr // 8 - t.start)
         if shndx in (self.maps_idx, self.legacy_idx):
             name = self.map_at.get((shndx, sym.value))
             if name is None:
@@ -1144,10 +1160,10 @@ class _Builder:
                 tsec = self.elf.sections[sym.shndx] if 0 < sym.shndx < len(self.elf.sections) \
                     else None
                 f = self._func_at(sym.shndx, sym.value // 8) if tsec is not None else None
-                if f is None or f.sym.name not in spec.programs:
+                if f is None or f.name not in spec.programs:
                     raise self.err(f"prog array {owner!r} slot {idx} must point to a program",
                                    **where)
-                m.init_slots[idx] = f.sym.name
+                m.init_slots[idx] = f.name
             elif m.type in (U.MAP_TYPE_ARRAY_OF_MAPS, U.MAP_TYPE_HASH_OF_MAPS):
                 if sym.shndx != self.maps_idx:
                     raise self.err(f"map-in-map {owner!r} slot {idx} must point to a map",
@@ -1196,7 +1212,7 @@ class _Builder:
             from .btf import types as T
             for name, p in spec.functions.items():
                 try:
-                    ids = self.btf.find(name, T.FUNC)
+                    ids = self.btf.find(name.split("#", 1)[0], T.FUNC)
                 except BTFError:
                     ids = []
                 if ids:
@@ -1217,7 +1233,7 @@ class _Builder:
             li = ext.line_info.get(sec.name, [])
             cr = ext.core_relos.get(sec.name, [])
             for f in self.funcs_by_sec.get(sec.index, ()):
-                p = spec.functions[f.sym.name]
+                p = spec.functions[f.name]
                 p.func_info = _rebase(fi, f.start, f.end, lambda x: x[0])
                 p.line_info = _rebase(li, f.start, f.end, lambda x: x.insn_off)
                 p.core_relos = _rebase(cr, f.start, f.end, lambda x: x.insn_off)

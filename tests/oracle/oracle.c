@@ -239,8 +239,9 @@ static int load_obj_quiet_ok(const char *path)
 	return !err && n > 0;
 }
 
-/* Names of the programs libbpf sees in OBJ (entry programs only). */
-static int list_progs(const char *path, char ***names)
+/* Names of the programs libbpf sees in OBJ (entry programs only; with only_manual,
+ * those not loaded by default). */
+static int list_progs(const char *path, char ***names, int only_manual)
 {
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 	struct bpf_program *prog;
@@ -251,7 +252,11 @@ static int list_progs(const char *path, char ***names)
 	bpf_object__for_each_program(prog, obj) n++;
 	*names = calloc(n + 1, sizeof(char *));
 	n = 0;
-	bpf_object__for_each_program(prog, obj)(*names)[n++] = strdup(bpf_program__name(prog));
+	bpf_object__for_each_program(prog, obj) {
+		if (only_manual && bpf_program__autoload(prog))
+			continue;
+		(*names)[n++] = strdup(bpf_program__name(prog));
+	}
 	bpf_object__close(obj);
 	return n;
 }
@@ -276,14 +281,16 @@ int main(int argc, char **argv)
 		}
 		/* everything at once first (prog-array slots need their programs loaded);
 		 * one program at a time only if that fails */
-		if (load_obj_quiet_ok(path))
-			return load_obj(path, NULL, NULL);
+		int all = load_obj_quiet_ok(path);
+		if (all)
+			load_obj(path, NULL, NULL);
 		char **names;
-		int n = list_progs(path, &names);
+		int n = list_progs(path, &names, all);
 		if (n < 0) {
 			dump_error(path, "open", errno ? errno : EINVAL);
 			return 1;
 		}
+		/* one by one: every program, or (after a full load) those SEC("?...") kept out */
 		for (int i = 0; i < n; i++)
 			load_obj(path, names[i], NULL);
 		return 0;

@@ -14,6 +14,19 @@ static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return 0;
 }
 
+/* FNV-1a 64 of the raw instructions: compared with corebpf's bytes */
+static unsigned long long fnv1a(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	unsigned long long h = 0xcbf29ce484222325ULL;
+
+	while (n--) {
+		h ^= *b++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 static void jstr(const char *s)
 {
 	putchar('"');
@@ -54,9 +67,11 @@ int main(int argc, char **argv)
 		jstr(bpf_program__name(prog));
 		printf(", \"section\": ");
 		jstr(bpf_program__section_name(prog));
-		printf(", \"type\": %d, \"expected_attach_type\": %d, \"insns\": %zu, \"autoload\": %d}",
+		printf(", \"type\": %d, \"expected_attach_type\": %d, \"insns\": %zu, \"autoload\": %d, "
+		       "\"insns_fnv\": \"%016llx\"}",
 		       bpf_program__type(prog), bpf_program__expected_attach_type(prog),
-		       bpf_program__insn_cnt(prog), bpf_program__autoload(prog));
+		       bpf_program__insn_cnt(prog), bpf_program__autoload(prog),
+		       fnv1a(bpf_program__insns(prog), bpf_program__insn_cnt(prog) * 8));
 	}
 	printf("], \"maps\": [");
 	first = 1;

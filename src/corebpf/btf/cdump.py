@@ -561,6 +561,16 @@ class _Dumper:
                 else:
                     parts.append(f"\n{pfx}{nm} = {v}{suffix},")
         parts.append(f"\n{_PFX[:lvl]}}}")
+        # enums the compiler would not size like BTF says: bpftool 7.1 leaves these out
+        # and gets the layout of the structs that hold them wrong; later libbpf (and we)
+        # force the size with a mode attribute
+        size = w[p + 2]
+        if size == 1:
+            parts.append(" __attribute__((mode(byte)))")
+        elif size == 8:
+            if self.kinds[tid] == _ENUM or not any(
+                    w[p + 5 + 3 * i] for i in range(vlen)):
+                parts.append(" __attribute__((mode(word)))")
         return "".join(parts)
 
     def struct_def(self, tid: int, lvl: int) -> str:

@@ -605,33 +605,51 @@ def _calc(kind: int, local: Spec, targ: Spec | None) -> _Res:
 # --------------------------------------------------------------------------- candidates
 
 class _Target:
-    """One target BTF plus the index of its flavored names (``foo___bar``)."""
+    """One target BTF; finds flavored names (``foo___bar``) by searching its string
+    table for the essential name followed by the separator."""
 
-    __slots__ = ("btf", "label", "first_id", "_flavors")
+    __slots__ = ("btf", "label", "first_id", "_strs")
 
     def __init__(self, btf: Any, label: str, first_id: int) -> None:
         self.btf, self.label, self.first_id = btf, label, first_id
-        self._flavors: dict[str, list[str]] | None = None
+        self._strs: bytes | None = None
 
-    def flavors(self) -> dict[str, list[str]]:
-        if self._flavors is None:
-            self._flavors = _flavored_names(self.btf)
-        return self._flavors
+    def flavors(self, ess: str) -> list[str]:
+        """Full names ``ess___X`` present in this BTF's string table."""
+        if self._strs is None:
+            raw = getattr(self.btf, "raw", None)
+            self._strs = (_string_section(raw) if raw else None) or b""
+        strs = self._strs
+        if not strs:
+            return [n for n in _all_names(self.btf) if n != ess and _essential(n) == ess]
+        out = []
+        pat = b"\0" + ess.encode() + b"___"
+        pos = strs.find(pat)
+        while pos >= 0:
+            e = strs.find(b"\0", pos + 1)
+            name = strs[pos + 1:e if e >= 0 else len(strs)].decode("utf-8", "replace")
+            if _essential(name) == ess:
+                out.append(name)
+            pos = strs.find(pat, pos + 1)
+        return out
 
     def find(self, ess: str, kind: int) -> list[int]:
         """Ids of own types of a compatible kind whose essential name is ``ess``."""
         btf = self.btf
-        names = [ess] + self.flavors().get(ess, [])
         out = []
-        for nm in names:
+        for nm in [ess, *self.flavors(ess)]:
             for tid in _find_all(btf, nm):
                 if tid < self.first_id:
                     continue
                 t = btf[tid]
                 if _kind_compat(t.kind, kind) and t.name and _essential(t.name) == ess:
                     out.append(tid)
-        out = sorted(set(out))
-        return out
+        return sorted(set(out))
+
+
+def _all_names(btf: Any) -> list[str]:
+    return [btf[i].name for i in range(getattr(btf, "start_id", 1), len(btf))
+            if "___" in btf[i].name]
 
 
 def _find_all(btf: Any, name: str) -> list[int]:
@@ -642,31 +660,6 @@ def _find_all(btf: Any, name: str) -> list[int]:
         except Exception:  # noqa: BLE001 - a reader without this name index: scan
             pass
     return [i for i in range(getattr(btf, "start_id", 1), len(btf)) if btf[i].name == name]
-
-
-def _flavored_names(btf: Any) -> dict[str, list[str]]:
-    """essential name -> full names ``X___Y`` present in this BTF's string table."""
-    out: dict[str, list[str]] = {}
-    raw = getattr(btf, "raw", None)
-    strs = _string_section(raw) if raw else None
-    if strs is None:
-        names = (btf[i].name for i in range(getattr(btf, "start_id", 1), len(btf)))
-        cands = {n for n in names if n and "___" in n}
-    else:
-        cands = set()
-        pos = strs.find(b"___")
-        while pos >= 0:
-            s = strs.rfind(b"\0", 0, pos) + 1
-            e = strs.find(b"\0", pos)
-            if e < 0:
-                e = len(strs)
-            cands.add(strs[s:e].decode("utf-8", "replace"))
-            pos = strs.find(b"___", e)
-    for n in cands:
-        ess = _essential(n)
-        if ess != n:
-            out.setdefault(ess, []).append(n)
-    return out
 
 
 def _string_section(raw: bytes) -> bytes | None:

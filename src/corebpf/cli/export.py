@@ -209,7 +209,7 @@ class Exporter:
             if x:
                 prog = self.obj.programs[x["program"]]
                 kw = {"mode": x["mode"]} if x.get("mode") else {}
-                self._links.append(prog.attach_xdp(x["iface"], **kw))
+                self._links.append(prog.attach(iface=x["iface"], **kw))
         for m in cfg["metrics"]:
             if "map" in m:
                 fd = _sys.FD(os.dup(self.obj.map_fd(m["map"])), "map")

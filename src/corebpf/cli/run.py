@@ -137,52 +137,67 @@ def _struct_ids(btf: Any) -> dict[str, int]:
 
 
 def _record_sizes(obj: Any, map_name: str) -> set[int]:
-    """Sizes passed to bpf_ringbuf_reserve/output/perf_event_output next to a reference
-    to ``map_name`` (a constant loaded into the size register in the same program)."""
+    """Constant record sizes the object's programs pass to bpf_ringbuf_reserve,
+    bpf_ringbuf_output or bpf_perf_event_output with ``map_name`` as their map."""
     sizes: set[int] = set()
     spec = getattr(obj, "spec", None)
-    progs = getattr(spec, "programs", None) or {}
-    funcs = getattr(spec, "functions", None) or {}
-    seen = set()
-    for p in list(progs.values()) + list(funcs.values() if isinstance(funcs, dict) else []):
-        if id(p) in seen:
+    funcs: list[Any] = list((getattr(spec, "programs", None) or {}).values())
+    more = getattr(spec, "functions", None)
+    if isinstance(more, dict):
+        funcs += list(more.values())
+    seen: set[int] = set()
+    for p in funcs:
+        if id(p) in seen or not getattr(p, "insns", None):
             continue
         seen.add(id(p))
-        insns = getattr(p, "insns", None)
-        relos = getattr(p, "relocations", None)
-        if not insns:
-            continue
-        refs = False
-        for r in (relos.values() if isinstance(relos, dict) else (relos or [])):
-            if getattr(r, "symbol", getattr(r, "name", None)) == map_name:
-                refs = True
-                break
-        if relos is not None and not refs:
-            continue
-        sizes |= _sizes_in(bytes(insns))
+        maps = {r.insn: r.target for r in (getattr(p, "relocations", None) or [])
+                if getattr(r, "target", None) is not None}
+        if map_name in maps.values():
+            sizes |= _sizes_in(bytes(p.insns), maps, map_name)
     return sizes
 
 
-def _sizes_in(buf: bytes) -> set[int]:
-    """Constant sizes in r2 (reserve) / r4 (output) before helper calls 131/130/25."""
+def _sizes_in(buf: bytes, maps: dict[int, str], map_name: str) -> set[int]:
+    """Walk straight-line code tracking constants and map pointers in r1-r5: at each
+    helper call 131 (ringbuf_reserve: size in r2), 130 (ringbuf_output: r3) or 25
+    (perf_event_output: r5) whose map argument is ``map_name``, record the size."""
     import struct
     out: set[int] = set()
-    regs: dict[int, int] = {}
-    n = len(buf) // 8
-    for i in range(n):
+    consts: dict[int, int] = {}
+    mptr: dict[int, str] = {}
+    i, n = 0, len(buf) // 8
+    while i < n:
         code, regs_b, _off, imm = struct.unpack_from("<BBhi", buf, i * 8)
-        dst = regs_b & 0xF
-        if code in (0xB7, 0xB4):  # mov64/mov32 dst, imm
-            regs[dst] = imm
-        elif code == 0x85 and (regs_b >> 4) == 0:  # helper call
-            if imm == 131 and 2 in regs:       # bpf_ringbuf_reserve(map, size, flags)
-                out.add(regs[2])
-            elif imm in (130, 25) and 4 in regs:  # ringbuf_output / perf_event_output
-                out.add(regs[4])
-            for r in range(0, 6):
-                regs.pop(r, None)
-        elif code & 0x07 in (0x07, 0x04) or code & 0x07 == 0x01 or code == 0xBF:
-            regs.pop(dst, None)
+        dst, src = regs_b & 0xF, regs_b >> 4
+        if code == 0x18:                        # ld_imm64: maybe a map reference
+            consts.pop(dst, None)
+            mptr.pop(dst, None)
+            if i in maps:
+                mptr[dst] = maps[i]
+            i += 2
+            continue
+        if code in (0xB7, 0xB4):                # mov dst, imm
+            consts[dst] = imm
+            mptr.pop(dst, None)
+        elif code == 0xBF:                      # mov dst, src
+            consts.pop(dst, None)
+            mptr.pop(dst, None)
+            if src in consts:
+                consts[dst] = consts[src]
+            if src in mptr:
+                mptr[dst] = mptr[src]
+        elif code == 0x85 and src == 0:         # helper call
+            arg = {131: (1, 2), 130: (1, 3), 25: (2, 5)}.get(imm)
+            if arg is not None and mptr.get(arg[0]) == map_name and arg[1] in consts:
+                out.add(consts[arg[1]])
+            for r in range(6):
+                consts.pop(r, None)
+                mptr.pop(r, None)
+        elif code & 0x07 in (0x04, 0x07, 0x01, 0x00, 0x02, 0x03, 0x05, 0x06):
+            if code & 0x07 not in (0x05, 0x06, 0x02, 0x03):  # alu/ldx change dst
+                consts.pop(dst, None)
+                mptr.pop(dst, None)
+        i += 1
     return {s for s in out if 0 < s < 1 << 20}
 
 
@@ -266,7 +281,6 @@ class _Printer:
                 self.out.write("  ".join(n.ljust(w) for n, w in zip(names, widths)).rstrip()
                                + "\n")
             self.out.write("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip() + "\n")
-        self.out.flush()
 
     def map(self, name: str, entries: list[tuple[Any, Any]], hist: list[int] | None) -> None:
         if self.as_json:
@@ -396,7 +410,8 @@ def run(args: argparse.Namespace) -> int:
                     break
                 step = 0.5 if left is None else min(left, 0.5)
                 if poller is not None:
-                    poller.poll(step)
+                    if poller.poll(step):
+                        sys.stdout.flush()   # once per batch, not per record
                 else:
                     time.sleep(step)
         except (KeyboardInterrupt, _Stop):
@@ -487,10 +502,12 @@ def _make_reader(obj: Any, name: str, m: Any, mtype: int, codec: Any,
         except ImportError:
             _note(f"{name}: perf buffers are not supported yet; not read")
             return None
+        def on_lost(cpu: int, n: int) -> None:
+            _note(f"{name}: {n} samples lost on CPU {cpu} (reader too slow)")
         try:
-            rb = PerfBuffer(m, on_record)
+            rb = PerfBuffer(m, on_record, lost_callback=on_lost)
         except TypeError:
-            rb = PerfBuffer(m, callback=on_record)
+            rb = PerfBuffer(m, on_record)
     try:
         rb._run_name = name
     except AttributeError:

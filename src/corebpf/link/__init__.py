@@ -100,7 +100,17 @@ def attach(program: Any, **opts: Any) -> Link:
     (perf_event), ``pf``/``hook``/``priority`` (netfilter). Returns a Link; close it to
     detach. Raises ``AttachError`` (``HookUnavailable`` where the kernel lacks the hook).
     """
-    opts = dict(opts)
+    try:
+        return _attach(program, dict(opts))
+    except TypeError as e:
+        if "unexpected keyword argument" not in str(e):
+            raise
+        head, _ = _split_section(program)
+        bad = str(e).rpartition("argument ")[2]
+        raise AttachError(f"unexpected option {bad}", hook=head or "attach") from None
+
+
+def _attach(program: Any, opts: dict[str, Any]) -> Link:
     head, rest = _split_section(program)
     base = head.removesuffix(".s").removesuffix(".w")
     ptype = getattr(program, "type", None)
@@ -111,7 +121,7 @@ def attach(program: Any, **opts: Any) -> Link:
         if not target:
             raise AttachError("needs CATEGORY/NAME (section tp/CATEGORY/NAME or "
                               "tracepoint=)", hook="tracepoint")
-        kw = _pop(opts, "cookie")
+        kw = _pop(opts, "cookie", "use_link")
         _no_more(opts, "tracepoint")
         return attach_tracepoint(program, target, **kw)
 

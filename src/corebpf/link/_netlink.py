@@ -55,10 +55,14 @@ def request(msg_type: int, flags: int, body: bytes, what: str) -> None:
     except OSError as e:
         raise K.kernel_error(f"netlink socket for {what}", e.errno or 97) from None
     with s:
+        s.settimeout(10.0)  # the kernel always answers an ACK request; never hang on it
         s.bind((0, 0))
         s.sendto(hdr + body, (0, 0))
         while True:
-            data = s.recv(65536)
+            try:
+                data = s.recv(65536)
+            except TimeoutError:
+                raise K.kernel_error(what, 110, "no netlink answer") from None
             pos = 0
             while pos + 16 <= len(data):
                 ln, typ, _fl, rseq, _pid = struct.unpack_from("<IHHII", data, pos)

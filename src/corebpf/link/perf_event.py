@@ -32,20 +32,28 @@ HARDWARE_EVENTS = {"cpu-cycles": 0, "instructions": 1, "cache-references": 2,
                    "cache-misses": 3, "branch-instructions": 4, "branch-misses": 5}
 
 def attach_perf_fd(program: Any, pfd: int, hook: str, target: Any, cookie: int = 0,
-                   owned: list[int] | None = None) -> Link:
+                   owned: list[int] | None = None, use_link: bool | None = None) -> Link:
     """Attach ``program`` to the open perf event ``pfd`` (taken over by the returned Link).
 
     Prefers a perf link (BPF_LINK_CREATE, Linux 5.15+) and falls back to
-    PERF_EVENT_IOC_SET_BPF + ENABLE, where closing the perf event is the detach.
+    PERF_EVENT_IOC_SET_BPF + ENABLE, where closing the perf event is the detach
+    (``use_link=False`` forces the fallback; ``True`` refuses it).
     """
     pfd_owned = [pfd, *(owned or [])]
     try:
+        if use_link is False:
+            raise K.kernel_error("link_create", 95)
         lfd = K.link_create(fdnum(program), pfd, BPF_PERF_EVENT, 0, struct.pack("<Q", cookie))
     except KernelError as e:
-        if e.errno not in (22, 95, 524):  # EINVAL/EOPNOTSUPP: kernel without perf links
+        if use_link or e.errno not in (22, 95, 524):  # EINVAL/EOPNOTSUPP: no perf links
             for fd in pfd_owned:
                 K.fd_close(fd)
             raise AttachError(str(e), hook=hook, target=str(target), cause=e) from e
+        if cookie:
+            for fd in pfd_owned:
+                K.fd_close(fd)
+            raise AttachError("BPF cookies need perf links (Linux 5.15+)", hook=hook,
+                              target=str(target), cause=e) from e
         try:
             K.ioctl(pfd, K.PERF_EVENT_IOC_SET_BPF, fdnum(program), "PERF_EVENT_IOC_SET_BPF")
             K.ioctl(pfd, K.PERF_EVENT_IOC_ENABLE, 0, "PERF_EVENT_IOC_ENABLE")
@@ -54,7 +62,10 @@ def attach_perf_fd(program: Any, pfd: int, hook: str, target: Any, cookie: int =
                 K.fd_close(fd)
             raise AttachError(str(e2), hook=hook, target=str(target), cause=e2) from e2
         return Link(None, program, hook, target, owned=pfd_owned)
-    return Link(lfd, program, hook, target, owned=pfd_owned)
+    # The perf link holds its own reference to the perf event: close ours now (one fd
+    # fewer per link, and a single, shorter teardown when the link goes).
+    K.fd_close(pfd)
+    return Link(lfd, program, hook, target, owned=pfd_owned[1:])
 
 
 class PerfEventLinks(Link):

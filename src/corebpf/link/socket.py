@@ -32,15 +32,26 @@ def _sockfd(sock: Any) -> int:
     return sock if isinstance(sock, int) else sock.fileno()
 
 
+def _own_socket(sock: Any, hook: str) -> Any:
+    """A socket object over a dup of ``sock``'s fd (ours to close), or AttachError."""
+    try:
+        sfd = _sockfd(sock)
+        dfd = os.dup(sfd)
+    except (OSError, AttributeError, TypeError) as e:
+        raise AttachError(f"not a socket or fd: {sock!r}", hook=hook) from e
+    try:
+        return _socket.socket(fileno=dfd)
+    except OSError as e:
+        os.close(dfd)
+        raise AttachError(f"not a socket: {e.strerror}", hook=hook, target=str(sfd),
+                          cause=e) from None
+
+
 def attach_socket_filter(program: Any, sock: Any) -> Link:
     """Attach a ``socket`` (SOCKET_FILTER) program to ``sock`` (a socket or fd) with
     SO_ATTACH_BPF. Closing the Link detaches it (SO_DETACH_BPF) if the socket is open."""
+    s = _own_socket(sock, "socket")
     sfd = _sockfd(sock)
-    try:
-        s = _socket.socket(fileno=os.dup(sfd))
-    except OSError as e:
-        raise AttachError(f"not a socket: {e.strerror}", hook="socket", target=str(sfd),
-                          cause=e) from e
     try:
         s.setsockopt(_socket.SOL_SOCKET, SO_ATTACH_BPF, fdnum(program))
     except OSError as e:
@@ -60,8 +71,8 @@ def attach_socket_filter(program: Any, sock: Any) -> Link:
 
 def attach_reuseport(program: Any, sock: Any) -> Link:
     """Attach an ``sk_reuseport`` program to the SO_REUSEPORT group of ``sock``."""
+    s = _own_socket(sock, "sk_reuseport")
     sfd = _sockfd(sock)
-    s = _socket.socket(fileno=os.dup(sfd))
     try:
         s.setsockopt(_socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, fdnum(program))
     except OSError as e:

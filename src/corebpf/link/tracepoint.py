@@ -34,12 +34,12 @@ def tracepoint_id(category: str, name: str) -> int:
 
 
 def attach_tracepoint(program: Any, category: str, name: str | None = None, *,
-                      cookie: int = 0) -> Link:
+                      cookie: int = 0, use_link: bool | None = None) -> Link:
     """Attach a tracepoint program to ``category:name``.
 
     ``attach_tracepoint(prog, "sched", "sched_process_exec")`` (or ``"sched/sched_process_exec"``
     as one argument). Needs Linux 4.7+; a perf link (5.15+) when available, else the perf
-    event ioctl. Close the returned Link to detach.
+    event ioctl (``use_link=False`` forces it). Close the returned Link to detach.
     """
     if name is None:
         category, _, name = category.replace(":", "/").partition("/")
@@ -51,7 +51,7 @@ def attach_tracepoint(program: Any, category: str, name: str | None = None, *,
     except KernelError as e:
         raise AttachError(f"perf_event_open: {e}", hook="tracepoint", target=target,
                           cause=e) from e
-    return attach_perf_fd(program, pfd, "tracepoint", target, cookie)
+    return attach_perf_fd(program, pfd, "tracepoint", target, cookie, use_link=use_link)
 
 
 __all__ = ["attach_tracepoint", "tracepoint_id"]

@@ -62,6 +62,14 @@ class Deadline:
         return self.stopped or (self.end is not None and time.monotonic() >= self.end)
 
 
+READY = "Hit Ctrl-C to end."
+
+
+def ready(what: str) -> None:
+    """Tell the user (and tests waiting on stderr) that tracing has started."""
+    print(f"Tracing {what}... {READY}", file=sys.stderr, flush=True)
+
+
 def raw(record: Any) -> bytes:
     """The bytes of a ring-buffer record, whatever form the reader hands it in."""
     if isinstance(record, (bytes, bytearray, memoryview)):

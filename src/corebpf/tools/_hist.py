@@ -9,7 +9,7 @@ from typing import Any
 import corebpf
 
 from .. import viz
-from ._common import Deadline, hist_buckets, object_path, parser, sleep_until
+from ._common import ready, Deadline, hist_buckets, object_path, parser, sleep_until
 
 
 def hist_main(tool: str, description: str, unit: str, argv: list[str] | None) -> int:
@@ -20,8 +20,6 @@ def hist_main(tool: str, description: str, unit: str, argv: list[str] | None) ->
     p.add_argument("--plot", metavar="FILE", help="save the final histogram as .png/.svg "
                    "(needs matplotlib: pip install 'corebpf[plot]')")
     args = p.parse_args(argv)
-    if args.duration is None and args.interval is None and not args.live:
-        print(f"Tracing {unit} of {tool}... hit Ctrl-C to end.", file=sys.stderr)
     total: list[int] = []
 
     def show(hist: Any, reset: bool) -> None:
@@ -43,6 +41,7 @@ def hist_main(tool: str, description: str, unit: str, argv: list[str] | None) ->
 
     with corebpf.load(object_path(tool)) as obj:
         obj.attach_all()
+        ready(f"{tool} latency ({unit})")
         hist = obj.maps["hist"]
         deadline = Deadline(args.duration)
         if args.live:

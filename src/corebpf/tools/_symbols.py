@@ -25,8 +25,8 @@ class SymbolTable:
         if i < 0:
             return None
         off = addr - self.addrs[i]
-        if self.sizes[i] and off >= self.sizes[i] and off > 1 << 20:
-            return None
+        if self.sizes[i] and off >= self.sizes[i]:
+            return None  # past the end of the nearest symbol: a stripped local function
         return self.names[i], off
 
 
@@ -137,7 +137,7 @@ class ProcessSymbols:
                     elf = _elf_cache[key] = ElfSymbols(key)
                 hit = elf.table.lookup(elf.vaddr(addr - lo + off))
                 base = os.path.basename(path)
-                return f"{hit[0]}+{hit[1]:#x}" if hit else f"{addr:#x} ({base})"
+                return f"{hit[0]}+{hit[1]:#x}" if hit else f"{base}+{addr - lo + off:#x}"
         return f"{addr:#x}"
 
 

@@ -10,7 +10,7 @@ import time
 
 import corebpf
 
-from ._common import Deadline, cstr, emit, object_path, parser, run_main, stream
+from ._common import ready, Deadline, cstr, emit, object_path, parser, run_main, stream
 
 # struct event in execsnoop.bpf.c
 _EVENT = struct.Struct("<IIIiI16s256s")
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with corebpf.load(object_path("execsnoop"), variables=variables) as obj:
         obj.attach_all()
+        ready('exec() calls')
         stream(obj, "events", Deadline(args.duration), handle)
     return 0
 

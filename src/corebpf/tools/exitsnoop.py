@@ -9,7 +9,7 @@ import struct
 
 import corebpf
 
-from ._common import Deadline, cstr, emit, object_path, parser, run_main, stream
+from ._common import ready, Deadline, cstr, emit, object_path, parser, run_main, stream
 
 # struct event in exitsnoop.bpf.c
 _EVENT = struct.Struct("<QQIIIiI16s")
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with corebpf.load(object_path("exitsnoop"), variables=variables) as obj:
         obj.attach_all()
+        ready('process exits')
         stream(obj, "events", Deadline(args.duration), handle)
     return 0
 

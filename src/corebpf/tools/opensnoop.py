@@ -9,7 +9,7 @@ import struct
 
 import corebpf
 
-from ._common import Deadline, cstr, emit, object_path, parser, run_main, stream
+from ._common import ready, Deadline, cstr, emit, object_path, parser, run_main, stream
 
 # struct event in opensnoop.bpf.c
 _EVENT = struct.Struct("<IIii16s256s")
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with corebpf.load(object_path("opensnoop"), variables=variables) as obj:
         obj.attach_all()
+        ready('open() calls')
         stream(obj, "events", Deadline(args.duration), handle)
     return 0
 

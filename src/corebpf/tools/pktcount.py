@@ -10,7 +10,7 @@ from typing import Any
 
 import corebpf
 
-from ._common import Deadline, _int, object_path, parser, run_main, sleep_until
+from ._common import ready, Deadline, _int, object_path, parser, run_main, sleep_until
 
 
 def read_count(obj: Any) -> int:
@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     with corebpf.load(object_path("pktcount")) as obj:
         prog = obj.programs["count_packets"]
         kw = {"mode": args.mode} if args.mode else {}
-        with prog.attach_xdp(args.iface, **kw):
+        with prog.attach(iface=args.iface, **kw):
+            ready(f"packets on {args.iface}")
             deadline = Deadline(args.duration)
             last = [0, time.monotonic()]
 

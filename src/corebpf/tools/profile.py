@@ -12,7 +12,7 @@ from typing import Any
 import corebpf
 
 from . import _symbols
-from ._common import Deadline, _int, cstr, object_path, parser, run_main, sleep_until
+from ._common import ready, Deadline, _int, cstr, object_path, parser, run_main, sleep_until
 
 _KEY = struct.Struct("<Iii16s")
 EFAULT = 14
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         variables["skip_idle"] = 0
     with corebpf.load(object_path("profile"), variables=variables) as obj:
         prog = obj.programs["on_sample"]
-        with prog.attach_perf_event(sample_freq=args.frequency):
+        with prog.attach(sample_freq=args.frequency):
+            ready(f"stacks at {args.frequency} Hz per CPU")
             sleep_until(Deadline(args.duration))
         rows = collect(obj)
     if args.json:

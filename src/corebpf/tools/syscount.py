@@ -12,7 +12,7 @@ import corebpf
 
 from .. import viz
 from . import _syscalls
-from ._common import Deadline, _int, cstr, object_path, parser, run_main, sleep_until
+from ._common import ready, Deadline, _int, cstr, object_path, parser, run_main, sleep_until
 
 
 def _key_int(k: Any) -> int:
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with corebpf.load(object_path("syscount"), variables=variables) as obj:
         obj.attach_all()
+        ready('system calls')
         deadline = Deadline(args.duration)
         if args.live:
             viz.live_top(lambda: by_syscall(obj.maps["counts"]), ["SYSCALL", "COUNT"],

@@ -8,7 +8,7 @@ import struct
 
 import corebpf
 
-from ._common import Deadline, cstr, emit, ip, object_path, parser, run_main, stream
+from ._common import ready, Deadline, cstr, emit, ip, object_path, parser, run_main, stream
 
 # struct event in tcpconnect.bpf.c
 _EVENT = struct.Struct("<16s16sIIHH16s")
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with corebpf.load(object_path("tcpconnect")) as obj:
         obj.attach_all()
+        ready('TCP connects')
         stream(obj, "events", Deadline(args.duration), handle)
     return 0
 

@@ -8,7 +8,7 @@ import struct
 
 import corebpf
 
-from ._common import Deadline, cstr, emit, ip, object_path, parser, run_main, stream
+from ._common import ready, Deadline, cstr, emit, ip, object_path, parser, run_main, stream
 
 # struct event in tcplife.bpf.c (u64 fields first, then u32/u16, comm; padded to 8)
 _EVENT = struct.Struct("<16s16sQQQIHHH16s")
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with corebpf.load(object_path("tcplife")) as obj:
         obj.attach_all()
+        ready('TCP sessions')
         stream(obj, "events", Deadline(args.duration), handle)
     return 0
 
