@@ -1,5 +1,7 @@
 // Reference consumer for bench_ringbuf.py: libbpf's ring_buffer__consume / perf_buffer
-// draining a pinned, pre-filled map. Prints "<records> <seconds>".
+// draining a pinned, pre-filled map.
+// Prints "<records> <wall seconds> <cpu seconds>" (cpu: this thread's CPU time, which
+// is what to compare on a machine shared with other work).
 // usage: ringbuf_consume ring PIN | ringbuf_consume perf PIN
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -20,16 +22,16 @@ static void on_perf(void *ctx, int cpu, void *data, __u32 len)
 	count++;
 }
 
-static double now(void)
+static double now(clockid_t clk)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clk, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
 {
-	double t0, t1;
+	double t0, t1, c0, c1;
 	int fd, err;
 
 	if (argc != 3)
@@ -48,9 +50,11 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (getchar() == EOF)
 			return 1;
-		t0 = now();
+		c0 = now(CLOCK_THREAD_CPUTIME_ID);
+		t0 = now(CLOCK_MONOTONIC);
 		err = ring_buffer__consume(rb);
-		t1 = now();
+		t1 = now(CLOCK_MONOTONIC);
+		c1 = now(CLOCK_THREAD_CPUTIME_ID);
 		ring_buffer__free(rb);
 	} else {
 		struct perf_buffer *pb = perf_buffer__new(fd, 4096, on_perf, NULL, NULL, NULL);
@@ -60,13 +64,15 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (getchar() == EOF)
 			return 1;
-		t0 = now();
+		c0 = now(CLOCK_THREAD_CPUTIME_ID);
+		t0 = now(CLOCK_MONOTONIC);
 		err = perf_buffer__consume(pb);
-		t1 = now();
+		t1 = now(CLOCK_MONOTONIC);
+		c1 = now(CLOCK_THREAD_CPUTIME_ID);
 		perf_buffer__free(pb);
 	}
 	if (err < 0)
 		return 1;
-	printf("%llu %.9f\n", count, t1 - t0);
+	printf("%llu %.9f %.9f\n", count, t1 - t0, c1 - c0);
 	return 0;
 }

@@ -43,8 +43,9 @@ def exercise(btf: BTF) -> None:
         if t.kind in (T.STRUCT, T.UNION, T.INT, T.ENUM, T.ENUM64, T.ARRAY, T.TYPEDEF):
             try:
                 c = Codec(btf, tid)
-                v = c.decode(bytes(c.size))
-                c.encode(v)
+                if c.size <= 1 << 16:  # garbage may claim huge arrays; don't allocate them
+                    v = c.decode(bytes(c.size))
+                    c.encode(v)
             except BTFError:
                 pass
     for name in ("s", "int", "e", "nope"):

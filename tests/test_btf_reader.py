@@ -284,3 +284,39 @@ def test_from_kernel_id(no_fd_leak):
     # vmlinux is BTF object id 1 on a kernel with BTF
     k = BTF.from_kernel_id(1)
     assert len(k) == len(BTF.kernel())
+
+
+@pytest.mark.parametrize("scans", [100, 0])
+def test_large_btf_name_index_paths(monkeypatch, scans):
+    """The kernel-sized lookup (string search + name_off scan, then dicts) agrees with the
+    small-BTF path that decodes every name."""
+    import corebpf.btf.reader as R
+    types = _small_types() + [T.Ref(21, T.TYPEDEF, "pair", 5), T.Int(22, "int", 4)]
+    data = marshal_btf(types)
+    small = BTF.from_bytes(data)
+    monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    monkeypatch.setattr(R, "_SCANS_BEFORE_DICTS", scans)
+    big = BTF.from_bytes(data)
+    for name in {t.name for t in types if t.name} | {"nope", "in", "ai"}:
+        assert big.find(name) == small.find(name), name
+        assert big.find(name) == small.find(name), name  # cached answer
+    assert big.find("pair") == [5, 21] and big.find("int") == [1, 22]
+    assert big.find("pair", T.STRUCT) == [5]
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_split_btf_names_from_base_strings(monkeypatch, small):
+    """Module BTF may name its types with offsets into vmlinux's string table."""
+    import struct as st
+    import corebpf.btf.reader as R
+    if not small:
+        monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    base = BTF.from_bytes(marshal_btf(_small_types()))
+    pair_off = base._strbytes().index(b"\0pair\0") + 1
+    # one STRUCT named by the base's "pair" string, and an empty own string table
+    types = st.pack("<III", pair_off, (T.STRUCT << 24), 0)
+    strs = b"\0"
+    hdr = st.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strs))
+    split = BTF.from_bytes(hdr + types + strs, base=base)
+    assert split[split.start_id].name == "pair"
+    assert split.find("pair") == [5, split.start_id]

@@ -36,7 +36,7 @@ def rawtp_link():
 
 
 @pytest.mark.kernel
-def test_link_show_matches_bpftool(capsys, rawtp_link, bpftool):
+def test_link_show_matches_bpftool(capsys, rawtp_link, bpftool, no_fd_leak):
     link, prog = rawtp_link
     lid = _sys.link_info(link)["id"]
     mine = json.loads(cli(capsys, "link", "show", str(lid), "-j"))

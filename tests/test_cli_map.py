@@ -58,7 +58,7 @@ def test_map_list_matches_bpftool(capsys, hmap, bpftool):
 
 
 @pytest.mark.kernel
-def test_map_dump_matches_bpftool(capsys, hmap, bpftool):
+def test_map_dump_matches_bpftool(capsys, hmap, bpftool, no_fd_leak):
     _, mid = hmap
     mine = json.loads(cli(capsys, "map", "dump", str(mid), "-j"))
     ref = bpftool_json("map", "dump", "id", str(mid))
@@ -70,7 +70,7 @@ def test_map_dump_matches_bpftool(capsys, hmap, bpftool):
 
 
 @pytest.mark.kernel
-def test_map_lookup_update_delete(capsys, hmap, bpftool):
+def test_map_lookup_update_delete(capsys, hmap, bpftool, no_fd_leak):
     _, mid = hmap
     e = json.loads(cli(capsys, "map", "lookup", str(mid), "300", "-j"))
     assert e["value"] == [f"0x{b:02x}" for b in (3000).to_bytes(8, "little")]
@@ -88,7 +88,7 @@ def test_map_lookup_update_delete(capsys, hmap, bpftool):
 
 
 @pytest.mark.kernel
-def test_map_bad_input(capsys, hmap):
+def test_map_bad_input(capsys, hmap, no_fd_leak):
     _, mid = hmap
     assert main(["map", "lookup", str(mid), "1", "2"]) == 1          # 2 bytes for a 4-byte key
     assert "got 2 bytes" in capsys.readouterr().err
@@ -159,3 +159,26 @@ def test_btf_formatted_values(capsys, bpf_prog, bpftool):
         return  # formatted values come with the BTF codec
     assert all("formatted" in e for e in mine)
     assert [e["formatted"] for e in mine] == [e["formatted"] for e in ref]
+
+
+@pytest.mark.kernel
+def test_struct_keys_and_values_through_btf(capsys, bpf_prog, bpftool):
+    """JSON in, BTF-formatted out: the same "formatted" bpftool shows."""
+    import corebpf
+    with corebpf.load(bpf_prog("cli_typed")) as obj:
+        mid = _sys.map_info(obj.map_fd("stats"))["id"]
+        key = '{"pid": 7, "comm": "bash"}'
+        cli(capsys, "map", "update", str(mid), key, "value",
+            '{"calls": 5, "last_ret": -2, "flags": [1, 2]}')
+        e = json.loads(cli(capsys, "map", "lookup", str(mid), key, "-j"))
+        assert e["formatted"] == {"key": {"pid": 7, "comm": "bash"},
+                                  "value": {"calls": 5, "last_ret": -2, "flags": [1, 2]}}
+        mine = json.loads(cli(capsys, "map", "dump", str(mid), "-j"))
+        ref = bpftool_json("map", "dump", "id", str(mid))
+        assert mine == ref
+        human = cli(capsys, "map", "dump", str(mid))
+        assert 'key: {"pid": 7, "comm": "bash"}  value: {"calls": 5, "last_ret": -2' in human
+        assert main(["map", "update", str(mid), '{"pid": "x"}', "value", "1"]) == 1
+        assert "key" in capsys.readouterr().err
+        cli(capsys, "map", "delete", str(mid), key)
+        assert json.loads(cli(capsys, "map", "dump", str(mid), "-j")) == []

@@ -53,7 +53,7 @@ def _ret0() -> bytes:
 
 
 @pytest.mark.kernel
-def test_prog_show_matches_bpftool(capsys, loaded, bpftool):
+def test_prog_show_matches_bpftool(capsys, loaded, bpftool, no_fd_leak):
     fd, m = loaded
     pid = _sys.prog_info(fd)["id"]
     mine = json.loads(cli(capsys, "prog", "show", str(pid), "--json"))
@@ -86,7 +86,7 @@ def test_prog_show_by_name_and_human(capsys, loaded):
 
 
 @pytest.mark.kernel
-def test_prog_dump_xlated_matches_bpftool(capsys, loaded, bpftool):
+def test_prog_dump_xlated_matches_bpftool(capsys, loaded, bpftool, no_fd_leak):
     fd, _ = loaded
     pid = _sys.prog_info(fd)["id"]
     mine = cli(capsys, "prog", "dump", "xlated", str(pid))
@@ -119,7 +119,7 @@ def test_prog_dump_linum_from_object(capsys, bpf_prog, bpftool):
 
 
 @pytest.mark.kernel
-def test_prog_run(capsys, loaded, tmp_path):
+def test_prog_run(capsys, loaded, tmp_path, no_fd_leak):
     fd, _ = loaded
     pid = _sys.prog_info(fd)["id"]
     pkt = tmp_path / "pkt"

@@ -204,3 +204,20 @@ def test_close_releases_mapping(bpf_prog):
     e = E.ELFFile.open(bpf_prog("spec_funcs"))
     e.close()
     e.close()
+
+
+def test_no_fd_leak_on_success_and_error(bpf_prog, tmp_path, no_fd_leak):
+    good = bpf_prog("spec_maps")
+    bad = tmp_path / "bad.o"
+    data = good.read_bytes()
+    bad.write_bytes(data[:len(data) // 2])
+    for _ in range(50):
+        ObjectSpec.from_file(good)
+        with pytest.raises(ObjectError):
+            ObjectSpec.from_file(bad)
+
+
+def test_absurd_bss_size(bpf_prog):
+    raw = bpf_prog("spec_data").read_bytes()
+    idx = section_index(raw, ".bss")
+    expect(patch_shdr(raw, idx, 5, 1 << 40), "too large for a map value", section=".bss")

@@ -68,7 +68,7 @@ def _config(tmp_path: Path, ids: dict[str, int]) -> Path:
 
 
 @pytest.mark.kernel
-def test_render_text(maps, tmp_path):
+def test_render_text(maps, tmp_path, no_fd_leak):
     ids, ncpu = maps
     with export.Exporter(export.load_config(str(_config(tmp_path, ids)))) as ex:
         text = ex.render()

@@ -13,7 +13,8 @@ from corebpf import elf as E
 from corebpf.errors import Error
 from corebpf.spec import ObjectSpec
 
-CORPUS = ("spec_maps", "spec_funcs", "spec_data", "spec_sections", "spec_kfunc")
+CORPUS = ("spec_maps", "spec_funcs", "spec_data", "spec_sections", "spec_kfunc",
+          "spec_structops", "spec_legacy")
 PER_CASE_SECONDS = 5
 
 
@@ -37,7 +38,8 @@ def corpus(bpf_prog):
         regions.append((h, len(e.sections) * 64))
         for s in e.sections:
             if s.type in (E.SHT_SYMTAB, E.SHT_REL, E.SHT_STRTAB) or s.is_exec or \
-                    s.name in (".BTF", ".BTF.ext", ".maps", ".data", ".rodata", "license"):
+                    s.name in (".BTF", ".BTF.ext", ".maps", ".data", ".rodata", "license",
+                               ".struct_ops", ".struct_ops.link", "maps"):
                 if s.type != E.SHT_NOBITS and s.size:
                     regions.append((s.offset, s.size))
         btf = [(s.offset, s.size) for s in e.sections if s.name in (".BTF", ".BTF.ext")]
@@ -59,8 +61,10 @@ def parse(data: bytes) -> None:
         for v in spec.variables.values():
             _ = v.value
         spec.copy()
-        from corebpf.cli.inspect import describe, render
+        from corebpf.cli.inspect import describe, disassemble, render
         render(describe(spec))
+        for p in spec.functions.values():
+            disassemble(p)
     except Error:
         pass
     finally:

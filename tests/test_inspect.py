@@ -67,8 +67,30 @@ def test_inspect_corrupt(capsys, tmp_path, bpf_prog):
 
 def test_inspect_command_line(bpf_prog):
     r = subprocess.run([sys.executable, "-m", "corebpf", "inspect", "--json",
-                        str(bpf_prog("load_basic"))], capture_output=True, text=True,
+                        str(bpf_prog("spec_funcs"))], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert {p["name"] for p in d["programs"]} >= {"xdp_count"}
+    assert {p["name"] for p in d["programs"]} >= {"xdp_pass", "sock_filter"}
+
+
+def test_inspect_struct_ops(capsys, bpf_prog):
+    code, out, _ = run(capsys, "inspect", "--json", str(bpf_prog("spec_structops")))
+    d = json.loads(out)
+    m = {x["name"]: x for x in d["maps"]}["corebpf_cc"]
+    assert m["type"] == "struct_ops" and m["struct_ops"]["init"] == "cc_init"
+
+
+def test_inspect_disasm(capsys, bpf_prog):
+    code, out, _ = run(capsys, "inspect", "--disasm", "--program", "first_in_section",
+                       str(bpf_prog("spec_funcs")))
+    assert code == 0
+    listing = out[out.index("first_in_section (tp/syscalls/sys_enter_getpid"):]
+    assert "call bpf_loop" in listing and "; func_ptr loop_cb" in listing
+    assert "; call global_bump" in listing and "spec_funcs.bpf.c:" in listing
+    assert "(95) exit" in listing
+    code, out, _ = run(capsys, "inspect", "-d", "-j", str(bpf_prog("spec_data")))
+    d = json.loads(out)
+    assert any("; data .rodata" in x for x in d["disasm"]["use_data"])
+    code, _, err = run(capsys, "inspect", "-d", "--program", "nope", str(bpf_prog("spec_data")))
+    assert code == 1 and "no function 'nope'" in err

@@ -36,9 +36,12 @@ def tp(bpf_prog):
         yield o
 
 
+SOCK_PROGS = ["lookup", "dissect", "msg", "verdict", "connect4"]
+
+
 @pytest.fixture(scope="module")
 def sock(bpf_prog):
-    with corebpf.load(bpf_prog("hook_sock")) as o:
+    with corebpf.load(bpf_prog("hook_sock"), programs=SOCK_PROGS) as o:
         yield o
 
 
@@ -113,7 +116,7 @@ def test_perf_event_sampling(misc, no_fd_leak):
         link.attach(misc.programs["on_sample"])
     with link.attach(misc.programs["on_sample"], sample_freq=1000) as ln:
         assert len(ln.links) == len(link.perf_event._online_cpus())
-        assert ln.info().perf_event_type == "event"
+        assert ln.info().perf_event_type in ("event", "unspec")  # unspec before 6.6
         t = time.monotonic()
         while time.monotonic() - t < 0.2:
             pass
@@ -174,16 +177,22 @@ def test_sk_msg_and_sk_skb_on_sockmap(sock, runs, no_fd_leak):
         srv.close()
 
 
-def test_netfilter(sock, runs, no_fd_leak):
-    with pytest.raises(AttachError, match="needs pf="):
-        link.attach(sock.programs["nf"])
-    with link.attach(sock.programs["nf"], pf="ipv4", hook="input", priority=-128) as ln:
-        info = ln.info()
-        assert info.type_name == "netfilter" and info.pf == 2 and info.hooknum == 1
-        assert info.priority == -128
-        subprocess.run(["ping", "-c", "1", "-q", "127.0.0.1"], check=True,
-                       capture_output=True)
-        assert runs[4] >= 1
+def test_netfilter(bpf_prog, no_fd_leak):
+    try:
+        o = corebpf.load(bpf_prog("hook_sock"), programs=["nf"])
+    except corebpf.KernelError as e:
+        pytest.skip(f"no netfilter programs on this kernel (Linux 6.4+): {e}")
+    with o:
+        runs = o.maps["runs"]
+        with pytest.raises(AttachError, match="needs pf="):
+            link.attach(o.programs["nf"])
+        with link.attach(o.programs["nf"], pf="ipv4", hook="input", priority=-128) as ln:
+            info = ln.info()
+            assert info.type_name == "netfilter" and info.pf == 2 and info.hooknum == 1
+            assert info.priority == -128
+            subprocess.run(["ping", "-c", "1", "-q", "127.0.0.1"], check=True,
+                           capture_output=True)
+            assert runs[4] >= 1
 
 
 def test_cgroup_connect4(sock, runs, no_fd_leak):

@@ -67,8 +67,9 @@ def test_explicit_functions_and_info(bpf_prog, no_fd_leak):
         with link.attach_tracepoint(p["on_exec_tp"], "sched", "sched_process_exec") as tp:
             info = tp.info()
             assert info.type_name == "perf_event"
-            assert info.perf_event_type == "tracepoint"
-            assert info.tp_name == "sched_process_exec"
+            if info.perf_event_type != "unspec":   # details reported since Linux 6.6
+                assert info.perf_event_type == "tracepoint"
+                assert info.tp_name == "sched_process_exec"
             assert info.prog_id == p["on_exec_tp"].info().id
         with link.attach_raw_tracepoint(p["on_exec_raw"], "sched_process_exec") as raw:
             assert raw.info().tp_name == "sched_process_exec"
@@ -158,3 +159,51 @@ def test_object_attach_all_and_close_detaches(bpf_prog, no_fd_leak):
     for i in ids:
         with pytest.raises(KernelError):
             link.Link.from_id(i)   # gone from the kernel
+
+
+def _unlink_a_file(tmp_path) -> None:
+    p = tmp_path / "victim"
+    p.write_text("x")
+    os.unlink(p)
+
+
+def test_fentry_fexit_lsm_where_allowed(bpf_prog, tmp_path, no_fd_leak):
+    """Runs for real on kernels that allow trampolines (the qemu kernel matrix)."""
+    try:
+        obj = corebpf.load(bpf_prog("hook_refused"))
+    except KernelError as e:
+        pytest.skip(f"this kernel refuses fentry/fexit/LSM: {e}")
+    with obj:
+        calls = obj.maps["calls"]
+        with link.attach(obj.programs["on_fentry"]) as a, \
+                link.attach(obj.programs["on_fexit"]) as b:
+            assert a.hook == "fentry" and b.hook == "fexit"
+            _unlink_a_file(tmp_path)
+            assert calls[0] >= 1 and calls[1] >= 1
+        try:
+            lsm = link.attach(obj.programs["on_lsm"])
+        except AttachError as e:
+            pytest.skip(f"BPF LSM not enabled (lsm=...,bpf): {e}")
+        with lsm:
+            open(__file__).close()
+            assert calls[2] >= 1
+
+
+def test_kprobes_where_available(bpf_prog, tmp_path, no_fd_leak):
+    """Runs for real on kernels with kprobes (the qemu kernel matrix)."""
+    if not link.kprobes_available():
+        pytest.skip("no kprobes on this kernel (CONFIG_KPROBES off)")
+    with corebpf.load(bpf_prog("hook_misc"), programs=["on_unlink"]) as obj:
+        hits = obj.maps["hits"]
+        prog = obj.programs["on_unlink"]
+        with link.attach(prog) as ln:
+            assert ln.info().perf_event_type in ("kprobe", "unspec")  # unspec before 6.6
+            _unlink_a_file(tmp_path)
+            assert hits[3] >= 1
+        # os.unlink is the unlink(2) system call; both end in do_unlinkat
+        for what, attach in (("kretprobe", lambda: link.attach_kretprobe(prog, "do_unlinkat")),
+                             ("ksyscall", lambda: link.attach_ksyscall(prog, "unlink"))):
+            n = hits[3]
+            with attach():
+                _unlink_a_file(tmp_path)
+            assert hits[3] > n, f"{what} did not fire"

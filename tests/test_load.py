@@ -321,7 +321,6 @@ def test_pin_by_name_shared_between_loads(bpf_prog, pin_root, no_fd_leak):
 
 def test_map_in_map_and_prog_array_initial_values(bpf_prog, pin_root, no_fd_leak):
     with corebpf.load(bpf_prog("load_pinned"), pin_root=pin_root) as obj:
-        from corebpf.maps import Map
         outer = obj.maps["outer"]
         ids = {k: struct.unpack("<I", raw_lookup(outer, k)[:4])[0] for k in (0, 2)}
         assert ids == {0: obj.maps["inner_a"].id, 2: obj.maps["inner_b"].id}
@@ -358,3 +357,44 @@ def test_ring_buffer_by_type_name(bpf_prog, no_fd_leak):
     with corebpf.load(bpf_prog("load_events")) as obj:
         with pytest.raises(ObjectError, match="no type"):
             obj.codec("nonesuch")
+
+
+def test_struct_ops_registered_and_unregistered(bpf_prog, no_fd_leak):
+    def available():
+        with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
+            return f.read().split()
+    with corebpf.load(bpf_prog("load_structops")) as obj:
+        assert obj.programs["ld_ssthresh"].type == 27
+        assert "corebpf_ld" in available() and "corebpf_ld2" not in available()
+        links = obj.attach_all()
+        assert len(links) == 1 and "corebpf_ld2" in available()
+    assert "corebpf_ld" not in available() and "corebpf_ld2" not in available()
+
+
+def test_hidden_function_verified_in_caller_context(bpf_prog, no_fd_leak):
+    with corebpf.load(bpf_prog("load_hidden")) as obj:
+        assert obj.programs["use_hidden"].test_run(PKT).retval == 2
+        assert obj.variables["hidden_total"] == 42
+        assert not obj.maps[".bss"].flags & (1 << 10)   # all-static section: not mmapable
+
+
+def test_cli_load_whole_object_failure(bpf_prog, capsys, monkeypatch):
+    """When nothing can load (here: a map the kernel refuses), every program gets a line."""
+    from corebpf.cli.main import main
+    from corebpf import object as objmod
+    real = objmod.open_object
+
+    def broken(path):
+        spec = real(path)
+        spec.maps["counts"].max_entries = 0
+        return spec
+    monkeypatch.setattr(objmod, "open_object", broken)
+    d = f"/sys/fs/bpf/corebpf-test-cli3-{os.getpid()}"
+    try:
+        rc = main(["load", str(bpf_prog("load_basic")), "--pin-dir", d])
+        out = capsys.readouterr().out.splitlines()
+        assert rc == 1 and len(out) == 3
+        assert all(": failed: " in ln and "map_create" in ln for ln in out)
+    finally:
+        if os.path.isdir(d):
+            os.rmdir(d)

@@ -209,8 +209,10 @@ def test_batch_numpy(no_fd_leak):
         vout = np.zeros(4096, dtype=np.uint64)
         cnt, _, _ = m.lookup_batch(kout, vout)
         assert cnt == 3000
-        order = np.argsort(kout[:cnt])
-        assert (kout[:cnt][order] == keys).all() and (vout[:cnt][order] == vals).all()
+        # compared as Python data: numpy's SIMD sorts misbehave under qemu's emulated
+        # AVX-512 (make test-kernels), and the order of a hash map is the kernel's anyway
+        got = dict(zip(kout[:cnt].tolist(), vout[:cnt].tolist()))
+        assert got == dict(zip(keys.tolist(), vals.tolist()))
 
 
 # --------------------------------------------------------------------------- queue/stack/bloom
@@ -513,6 +515,11 @@ def test_typed_maps_from_pin(typed_pins, no_fd_leak):
         with pytest.raises(MapError) as ei:
             flows[{"addr": "not an int"}] = {}
         assert "flows" in str(ei.value)
+        with Map.from_pin(f"{maps}/locked") as lk:   # a value with a bpf_spin_lock
+            lk.update(1, {"n": 5}, M.BPF_F_LOCK)
+            assert lk.lookup(1, M.BPF_F_LOCK).n == 5
+            lk.update(1, {"n": 6}, M.BPF_EXIST | M.BPF_F_LOCK)
+            assert lk[1].n == 6
         with Map.from_pin(f"{maps}/flows", typed=False) as raw:
             assert raw.key_codec is None and isinstance(next(iter(raw)), bytes)
 

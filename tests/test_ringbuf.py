@@ -318,6 +318,11 @@ def test_read_array_and_array_view(drained):
         assert rb.read_array(dt, out=out)["seq"].tolist() == [0, 1, 2]
         rest = rb.consume()
         assert [len(r) for r in rest] == [8, 9, 64, 64]
+        # a strided out array (every other element)
+        big = np.zeros(20, dtype=dt)
+        emit(drained, 5, seq=40)
+        assert rb.read_array(dt, out=big[::2])["seq"].tolist() == [40, 41, 42, 43, 44]
+        assert big["seq"][:10].tolist() == [40, 0, 41, 0, 42, 0, 43, 0, 44, 0]
         # zero copy, across the end of the ring
         for rnd in range(8):
             emit(drained, 1000, seq=rnd * 1000)
@@ -327,6 +332,17 @@ def test_read_array_and_array_view(drained):
             assert rb.available() == 0
         with rb.array_view(dt) as view:
             assert len(view) == 0
+        # streamed chunks, with discarded records and a change of size at the end
+        emit(drained, 1000, seq=0)
+        emit(drained, 30, mode=1, seq=1000)
+        emit(drained, 1, mode=2, size=20)
+        seqs, sizes = [], []
+        for arr in rb.iter_arrays(dt, chunk=256):
+            sizes.append(len(arr))
+            seqs.extend(arr["seq"].tolist())
+        assert seqs == list(range(1000)) + [s for s in range(1000, 1030) if s % 3 != 2]
+        assert max(sizes) <= 256
+        assert [len(r) for r in rb.consume()] == [8]
 
 
 def test_fd_hygiene(drained, no_fd_leak):
@@ -442,3 +458,30 @@ def test_through_corebpf_load(bpf_prog, no_fd_leak):
             _sys.prog_test_run(o.programs["emit"], ctx=struct.pack("<5Q", 3, 0, 5, REC, 0),
                                ctx_out_size=0)
             assert [e.seq for e in rb.poll(1.0)] == [5, 6, 7]
+
+
+def test_no_lost_wakeups_under_a_live_producer(drained):
+    """A producer thread emits small bursts while we sleep in poll() between them: every
+    burst must wake us (consumer position published and fenced before we sleep)."""
+    got = []
+    bursts, per = 150, 20
+    stop = threading.Event()
+
+    def produce():
+        for i in range(bursts):
+            emit(drained, per, seq=i * per)
+            time.sleep(0.001)
+        stop.set()
+    with RingBuffer(drained.maps["rb"], lambda v: got.append(seq_of(v))) as rb:
+        t = threading.Thread(target=produce)
+        t0 = time.monotonic()
+        t.start()
+        longest = 0.0
+        while len(got) < bursts * per and time.monotonic() - t0 < 60:
+            t1 = time.monotonic()
+            rb.poll(5.0)
+            longest = max(longest, time.monotonic() - t1)
+        t.join()
+    assert got == list(range(bursts * per))
+    # a lost wakeup would show up as a poll that sat out its whole 5 s timeout
+    assert longest < 4.5

@@ -36,7 +36,9 @@ def _run(args: list[str], *, execs: float = 0.0, timeout: float = 60,
         if p.poll() is None:
             p.kill()
             p.communicate()
-    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    done = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    done.pid = p.pid  # type: ignore[attr-defined]
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +166,8 @@ def test_event_type_inferred_from_record_size(bpf_prog):
     assert perf and all(x["flags"] == 5 and set(x) == {"event", "pid", "flags", "comm"}
                          for x in perf)
     assert raw and raw[0]["data"] == "0100000000000000020000000000000003000000"
+    # the iter/task program ran once at the end; the run itself is among the tasks
+    it = [x for x in _lines(r.stdout) if "iter" in x]
+    assert len(it) == 1 and it[0]["iter"] == "list_tasks"
+    tasks = dict(ln.split(" ", 1) for ln in it[0]["output"].splitlines())
+    assert tasks[str(r.pid)].startswith("python")

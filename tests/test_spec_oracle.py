@@ -14,6 +14,7 @@ import pytest
 
 from conftest import BUILD, PROGS, build_prog
 from corebpf import uapi as U
+from corebpf.errors import Error
 from corebpf.spec import ObjectSpec
 
 ORACLE_SRC = Path(__file__).parent / "oracle_spec" / "spec_oracle.c"
@@ -81,9 +82,14 @@ def test_prebuilt_tool_objects_match_libbpf(name, spec_oracle):
 
 def compare(spec_oracle: Path, path: Path, name: str) -> None:
     want = _libbpf_view(spec_oracle, path)
-    spec = ObjectSpec.from_file(path)
     if "error" in want:
+        # libbpf refuses it: corebpf may read it (e.g. legacy maps) or refuse it cleanly
+        try:
+            ObjectSpec.from_file(path)
+        except Error:
+            pass
         pytest.skip(f"libbpf 1.1 cannot open {name} (errno {want['error']})")
+    spec = ObjectSpec.from_file(path)
     assert spec.name == want["name"]
 
     got_progs = {p.name: p for p in spec.programs.values()}
@@ -99,7 +105,9 @@ def compare(spec_oracle: Path, path: Path, name: str) -> None:
         assert p.type == w["type"], (p.name, p.section)
         assert (p.expected_attach_type or 0) == w["expected_attach_type"], (p.name, p.section)
 
-    got_maps = {_libbpf_map_name(m): m for m in spec.maps.values()}
+    # .struct_ops.link is newer than libbpf 1.1 (it ignores the section)
+    got_maps = {_libbpf_map_name(m): m for m in spec.maps.values()
+                if not m.section.startswith(".struct_ops.link")}
     assert sorted(got_maps) == sorted(m["name"] for m in want["maps"])
     for w in want["maps"]:
         m = got_maps[w["name"]]
@@ -113,8 +121,26 @@ def compare(spec_oracle: Path, path: Path, name: str) -> None:
         assert m.flags & mask == w["flags"] & mask, m.name
         assert m.numa_node == w["numa_node"], m.name
         assert m.map_extra == w["map_extra"], m.name
+        if m.internal == "struct_ops":
+            # libbpf keeps no object BTF type for struct_ops maps and does not count them
+            # as internal; corebpf records the struct's type for the loader
+            assert m.type == U.MAP_TYPE_STRUCT_OPS and w["btf_value_type_id"] == 0
+            continue
         assert m.key_type == w["btf_key_type_id"], m.name
         assert m.value_type == w["btf_value_type_id"], m.name
         assert bool(m.internal) == bool(w["internal"]), m.name
         if m.internal:
             assert len(m.contents) == w["initial_size"], m.name
+            assert f"{_fnv1a(m.contents):016x}" == w["initial_fnv"], m.name
+        if m.pinning:
+            assert w["pin_path"] == f"/sys/fs/bpf/{m.name}", m.name
+        else:
+            assert w["pin_path"] == "", m.name
+        if "inner" in w:
+            i = m.inner
+            assert i is not None, m.name
+            assert (i.type, i.key_size, i.value_size, i.max_entries, i.flags) == (
+                w["inner"]["type"], w["inner"]["key_size"], w["inner"]["value_size"],
+                w["inner"]["max_entries"], w["inner"]["flags"]), m.name
+        else:
+            assert m.inner is None, m.name

@@ -184,6 +184,17 @@ def test_runqlat(run_tool):
 
 
 @pytest.mark.kernel
+@pytest.mark.parametrize("hook", ["tp_btf", "raw_tp"])
+def test_runqlat_flavours(run_tool, hook):
+    """tp_btf programs or their raw_tp twins (what kernels without tp_btf get)."""
+    t = run_tool("corebpf.tools.runqlat", "--json", "-d", "1", "--hook", hook)
+    assert f"{hook})" in t.err
+    subprocess.run([PY, "-c", "import time\nfor _ in range(100): time.sleep(0.001)"])
+    evs = _json_lines(t.finish())
+    assert sum(evs[0]["buckets"]) >= 100
+
+
+@pytest.mark.kernel
 def test_runqlat_text(run_tool):
     t = run_tool("corebpf.tools.runqlat", "-d", "1")
     out = t.finish()
@@ -204,6 +215,27 @@ def test_biolatency(run_tool):
         target.unlink(missing_ok=True)
     evs = _json_lines(t.finish())
     assert sum(evs[0]["buckets"]) >= 32
+
+
+@pytest.mark.kernel
+def test_biolatency_raw_tp(run_tool):
+    build = Path(__file__).parent / ".build"
+    build.mkdir(exist_ok=True)
+    target = build / f"h_bio_raw_{os.getpid()}.tmp"
+    t = run_tool("corebpf.tools.biolatency", "--json", "-d", "2", "--hook", "raw_tp")
+    try:
+        subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=64k", "count=16",
+                        "oflag=direct"], check=True, capture_output=True)
+    finally:
+        target.unlink(missing_ok=True)
+    assert sum(_json_lines(t.finish())[0]["buckets"]) >= 16
+
+
+def test_plot_checked_before_tracing():
+    r = subprocess.run([PY, "-m", "corebpf.tools.runqlat", "-d", "1", "--plot", "x.txt"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and ".png, .svg" in r.stderr
+    assert READY not in r.stderr
 
 
 @pytest.mark.kernel

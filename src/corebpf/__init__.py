@@ -9,8 +9,6 @@ Public names are imported lazily so that ``import corebpf`` stays cheap.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from . import errors
 from .errors import (AttachError, BTFError, CORERelocationError, Error, KernelError,
                      MapError, NotFound, NotSupported, ObjectError, PermissionDenied,
@@ -37,6 +35,7 @@ _LAZY = {
     "Poller": "ringbuf",
 }
 
+TYPE_CHECKING = False  # typing itself costs import time; checkers treat this as True
 if TYPE_CHECKING:  # pragma: no cover
     from .btf import BTF
     from .link import Link
@@ -48,7 +47,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .spec import MapSpec, ObjectSpec, ProgramSpec, VariableSpec
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     mod = _LAZY.get(name)
     if mod is None:
         raise AttributeError(f"module 'corebpf' has no attribute {name!r}")

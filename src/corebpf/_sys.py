@@ -1136,11 +1136,16 @@ def prog_query(target_fd: Any, attach_type: int, query_flags: int = 0,
         _pack_into("<QQQ", a, 32, _addressof(pflags), _addressof(lids), _addressof(lflags))
         size = 64
     r, err = _bpf_errno(BPF_PROG_QUERY, a, size)
-    if r < 0 and err == _errno.E2BIG and links:
-        # kernels before 6.6 know no link_ids: ask again for programs only
-        links = False
-        _pack_into("<QQQ", a, 32, 0, 0, 0)
-        r, err = _bpf_errno(BPF_PROG_QUERY, a, 28)
+    have_links = links
+    if r < 0 and err in (_errno.E2BIG, _errno.EINVAL) and links:
+        # kernels before 6.6 know no link_ids (EINVAL or E2BIG): keep prog_attach_flags
+        # (6.0+), then fall back to the program ids alone
+        have_links = False
+        _pack_into("<QQ", a, 40, 0, 0)
+        r, err = _bpf_errno(BPF_PROG_QUERY, a, 40)
+        if r < 0 and err in (_errno.E2BIG, _errno.EINVAL):
+            _pack_into("<Q", a, 32, 0)
+            r, err = _bpf_errno(BPF_PROG_QUERY, a, 28)
     if r < 0:
         raise error_from_errno("prog_query", err, f"attach type {attach_type}")
     n = _unpack_from("<I", a, 24)[0]
@@ -1149,6 +1154,7 @@ def prog_query(target_fd: Any, attach_type: int, query_flags: int = 0,
              prog_attach_flags=[], link_ids=[], link_attach_flags=[], revision=0)
     if links:
         d["prog_attach_flags"] = list(pflags[:m])
+    if have_links:
         d["link_ids"] = list(lids[:m])
         d["link_attach_flags"] = list(lflags[:m])
         d["revision"] = _unpack_from("<Q", a, 56)[0]

@@ -469,19 +469,198 @@ def _alu(cls: int, op: int, dst: int, src_or_imm: int, is_reg: bool, off: int = 
     return Instruction(cls | op | K, _reg(dst), 0, off, src_or_imm)
 
 
-def _mk_alu(op: int, cls: int, is_reg: bool) -> Callable[[int, int], Instruction]:
-    def f(dst: int, v: int) -> Instruction:
-        return _alu(cls, op, dst, v, is_reg)
-    return f
+# ALU builders: <op><64|32>_imm(dst, imm) and <op><64|32>_reg(dst, src)
+
+def add64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, ADD, dst, imm, False)
 
 
-_ALU_NAMES = {"add": ADD, "sub": SUB, "mul": MUL, "div": DIV, "or": OR, "and": AND,
-              "lsh": LSH, "rsh": RSH, "mod": MOD, "xor": XOR, "mov": MOV, "arsh": ARSH}
-for _n, _op in _ALU_NAMES.items():
-    for _cls, _w in ((ALU64, "64"), (ALU, "32")):
-        globals()[f"{_n}{_w}_imm"] = _mk_alu(_op, _cls, False)
-        globals()[f"{_n}{_w}_reg"] = _mk_alu(_op, _cls, True)
-del _n, _op, _cls, _w
+def add64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, ADD, dst, src, True)
+
+
+def add32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, ADD, dst, imm, False)
+
+
+def add32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, ADD, dst, src, True)
+
+
+def sub64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, SUB, dst, imm, False)
+
+
+def sub64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, SUB, dst, src, True)
+
+
+def sub32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, SUB, dst, imm, False)
+
+
+def sub32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, SUB, dst, src, True)
+
+
+def mul64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, MUL, dst, imm, False)
+
+
+def mul64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, MUL, dst, src, True)
+
+
+def mul32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, MUL, dst, imm, False)
+
+
+def mul32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, MUL, dst, src, True)
+
+
+def div64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, DIV, dst, imm, False)
+
+
+def div64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, DIV, dst, src, True)
+
+
+def div32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, DIV, dst, imm, False)
+
+
+def div32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, DIV, dst, src, True)
+
+
+def or64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, OR, dst, imm, False)
+
+
+def or64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, OR, dst, src, True)
+
+
+def or32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, OR, dst, imm, False)
+
+
+def or32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, OR, dst, src, True)
+
+
+def and64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, AND, dst, imm, False)
+
+
+def and64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, AND, dst, src, True)
+
+
+def and32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, AND, dst, imm, False)
+
+
+def and32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, AND, dst, src, True)
+
+
+def lsh64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, LSH, dst, imm, False)
+
+
+def lsh64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, LSH, dst, src, True)
+
+
+def lsh32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, LSH, dst, imm, False)
+
+
+def lsh32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, LSH, dst, src, True)
+
+
+def rsh64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, RSH, dst, imm, False)
+
+
+def rsh64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, RSH, dst, src, True)
+
+
+def rsh32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, RSH, dst, imm, False)
+
+
+def rsh32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, RSH, dst, src, True)
+
+
+def mod64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, MOD, dst, imm, False)
+
+
+def mod64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, MOD, dst, src, True)
+
+
+def mod32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, MOD, dst, imm, False)
+
+
+def mod32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, MOD, dst, src, True)
+
+
+def xor64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, XOR, dst, imm, False)
+
+
+def xor64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, XOR, dst, src, True)
+
+
+def xor32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, XOR, dst, imm, False)
+
+
+def xor32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, XOR, dst, src, True)
+
+
+def mov64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, MOV, dst, imm, False)
+
+
+def mov64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, MOV, dst, src, True)
+
+
+def mov32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, MOV, dst, imm, False)
+
+
+def mov32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, MOV, dst, src, True)
+
+
+def arsh64_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU64, ARSH, dst, imm, False)
+
+
+def arsh64_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU64, ARSH, dst, src, True)
+
+
+def arsh32_imm(dst: int, imm: int) -> Instruction:
+    return _alu(ALU, ARSH, dst, imm, False)
+
+
+def arsh32_reg(dst: int, src: int) -> Instruction:
+    return _alu(ALU, ARSH, dst, src, True)
 
 
 def neg64(dst: int) -> Instruction:

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 EXAMPLES = ("execsnoop", "pktcount", "runqlat")
 TOOLS_DIR = Path(__file__).resolve().parent / "tools"
@@ -59,8 +59,10 @@ def build_examples(out_dir: Path) -> dict[str, Path]:
 
 
 def _spawn_processes(stop: threading.Event) -> None:
-    cmds = [["/bin/echo", "hello from corebpf"], ["uname", "-r"], ["ls", "/"],
-            ["/bin/true", "--demo"], ["sh", "-c", "exit 3"], ["date", "+%T"]]
+    cmds = [["echo", "hello from corebpf"], ["uname", "-r"], ["ls", "/"],
+            ["true", "--demo"], ["sh", "-c", "exit 3"], ["date", "+%T"]]
+    # full paths: a PATH search would show up as failed execve()s
+    cmds = [[shutil.which(c[0]) or c[0], *c[1:]] for c in cmds]
     time.sleep(0.5)
     for c in cmds * 2:
         if stop.is_set():
@@ -91,14 +93,15 @@ def exec_events(obj_path: Path, seconds: float = 4.0) -> int:
                 for rec in rb.poll(timeout=min(0.25, max(0.0, end - time.monotonic()))):
                     ev = decode(raw(rec))
                     seen += 1
-                    if ev["ppid"] == os.getpid():
-                        mine += 1
-                    if seen <= 40:
-                        say(f"  {ev['comm']:<16} {ev['pid']:>7} {ev['ppid']:>7} "
-                            f"{ev['ret']:>4} {' '.join(ev['args'])[:60]}")
+                    if ev["ppid"] != os.getpid():
+                        continue  # the rest of the system: counted, not shown
+                    mine += 1
+                    say(f"  {ev['comm']:<16} {ev['pid']:>7} {ev['ppid']:>7} "
+                        f"{ev['ret']:>4} {' '.join(ev['args'])[:60]}")
         stop.set()
         th.join()
-    say(f"  {seen} exec events ({mine} from processes the demo started)")
+    say(f"  {mine} exec events from the processes the demo started "
+        f"({seen - mine} more from the rest of the system)")
     return mine
 
 
@@ -179,17 +182,16 @@ def _count(v: Any) -> int:
 
 def latency_histogram(obj_path: Path, seconds: float = 3.0) -> list[int]:
     """Run-queue latency for a few seconds while threads sleep and wake; print it."""
-    import corebpf
     from . import viz
     from .tools._common import hist_buckets
+    from .tools._hist import load_flavour
 
     def wakeups(stop: threading.Event) -> None:
         while not stop.is_set():
             time.sleep(0.0005)
 
-    with corebpf.load(obj_path) as obj:
-        obj.attach_all()
-        say(f"  tp_btf/sched_wakeup + sched_switch for {seconds:.0f} s "
+    with load_flavour(obj_path) as (obj, flavour):
+        say(f"  {flavour}/sched_wakeup + sched_switch for {seconds:.0f} s "
             "(with 4 threads sleeping and waking)...")
         stop = threading.Event()
         ths = [threading.Thread(target=wakeups, args=(stop,), daemon=True) for _ in range(4)]
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             n_exec = exec_events(objs["execsnoop"])
             heading(3, "the seed's XDP pkt_count, counting pings over a veth pair")
             n_pkt = xdp_counter(objs["pktcount"])
-            heading(4, "run-queue latency histogram (tp_btf + log2 array map)")
+            heading(4, "run-queue latency histogram (tp_btf or raw_tp + a log2 array map)")
             buckets = latency_histogram(objs["runqlat"])
 
         say()

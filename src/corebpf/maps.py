@@ -98,6 +98,7 @@ _DEFAULTS: dict[int, tuple[int, int, int, int]] = {
 _INT_FMT = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
 _SINT_FMT = {1: "<b", 2: "<h", 4: "<i", 8: "<q"}
 _pack_into = struct.pack_into
+_StructError = struct.error
 _unpack_from = struct.unpack_from
 _get_errno = _sys._get_errno
 _ENOENT = 2
@@ -153,15 +154,16 @@ def storage_btf(value_size: int, key_size: int = 4) -> tuple[bytes, int, int]:
 
 # --------------------------------------------------------------------------- codecs
 
-def _make_codec(btf: Any, type_id: int) -> Any | None:
+def _make_codec(btf: Any, type_id: int, size: int) -> Any | None:
     try:
         from .btf.codec import Codec  # written by the BTF owner; optional here
     except ImportError:
         return None
     try:
-        return Codec(btf, type_id)
-    except Error:
+        c = Codec(btf, type_id)
+    except Exception:  # an untyped map beats no map
         return None
+    return c if getattr(c, "size", None) == size else None
 
 
 def _kernel_btf(btf_id: int) -> Any | None:
@@ -185,6 +187,7 @@ class Map:
                  "id", "map_extra", "btf_id", "btf_key_type_id", "btf_value_type_id",
                  "key_codec", "value_codec", "_ops", "_percpu", "_ncpu", "_stride",
                  "_vtotal", "_mmaps", "_owner", "_wkey", "_wval", "_rval", "_rkey_next",
+                 "_kint", "_vint",
                  "pinned", "btf", "_raw_view", "__weakref__")
 
     def __init__(self, fd: FD | int, info: dict | None = None, *, key_codec: Any = None,
@@ -220,10 +223,11 @@ class Map:
                 btf = _kernel_btf(self.btf_id)
             self.btf = btf
             if typed and btf is not None:
+                # codecs we make ourselves are dropped (raw bytes) when they do not fit
                 if key_codec is None and self.btf_key_type_id:
-                    key_codec = _make_codec(btf, self.btf_key_type_id)
+                    key_codec = _make_codec(btf, self.btf_key_type_id, self.key_size)
                 if value_codec is None and self.btf_value_type_id:
-                    value_codec = _make_codec(btf, self.btf_value_type_id)
+                    value_codec = _make_codec(btf, self.btf_value_type_id, self.value_size)
             for what, c, size in (("key", key_codec, self.key_size),
                                   ("value", value_codec, self.value_size)):
                 csize = getattr(c, "size", size) if c is not None else size
@@ -244,12 +248,21 @@ class Map:
         self._vtotal = self._stride * self._ncpu
         ops = self._ops = _sys.MapOps(self._fd.fd, self.key_size, self._vtotal, self.name)
         self._wkey = self._writer(ops.key, self.key_size, self.key_codec, "key")
+        # C-level fast paths for int keys/values (a partial of Struct.pack_into: no Python
+        # frame); struct.error sends odd values (negative, too big) to the full writer
+        self._kint = self._wkey
+        self._vint = None
+        if self.key_codec is None and self.key_size in _INT_FMT:
+            self._kint = partial(struct.Struct(_INT_FMT[self.key_size]).pack_into, ops.key, 0)
         self._rkey_next = self._reader(ops.next, self.key_size, self.key_codec)
         if self._percpu:
             self._wval = self._percpu_writer()
             self._rval = self._percpu_reader()
         else:
             self._wval = self._writer(ops.value, self.value_size, self.value_codec, "value")
+            if self.value_codec is None and self.value_size in _INT_FMT:
+                self._vint = partial(struct.Struct(_INT_FMT[self.value_size]).pack_into,
+                                     ops.value, 0)
             if self.type in FD_VALUE_TYPES and self.value_codec is None:
                 self._rval = self._int_reader(ops.value, self.value_size)
             else:
@@ -594,7 +607,13 @@ class Map:
 
     def __getitem__(self, key: Any) -> Any:
         ops = self._ops
-        self._wkey(key)
+        if type(key) is int:
+            try:
+                self._kint(key)
+            except _StructError:
+                self._wkey(key)
+        else:
+            self._wkey(key)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 raise KeyError(key)
@@ -603,7 +622,13 @@ class Map:
 
     def get(self, key: Any, default: Any = None) -> Any:
         ops = self._ops
-        self._wkey(key)
+        if type(key) is int:
+            try:
+                self._kint(key)
+            except _StructError:
+                self._wkey(key)
+        else:
+            self._wkey(key)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 return default
@@ -614,7 +639,13 @@ class Map:
         if self.type == BLOOM_FILTER:
             return self._bloom_has(key)
         ops = self._ops
-        self._wkey(key)
+        if type(key) is int:
+            try:
+                self._kint(key)
+            except _StructError:
+                self._wkey(key)
+        else:
+            self._wkey(key)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 return False
@@ -623,8 +654,20 @@ class Map:
 
     def __setitem__(self, key: Any, value: Any) -> None:
         ops = self._ops
-        self._wkey(key)
-        self._wval(value)
+        if type(key) is int:
+            try:
+                self._kint(key)
+            except _StructError:
+                self._wkey(key)
+        else:
+            self._wkey(key)
+        if type(value) is int and self._vint is not None:
+            try:
+                self._vint(value)
+            except _StructError:
+                self._wval(value)
+        else:
+            self._wval(value)
         if ops._update() < 0:
             raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r}")
 
@@ -638,7 +681,13 @@ class Map:
             raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r} flags {flags:#x}")
 
     def __delitem__(self, key: Any) -> None:
-        self._wkey(key)
+        if type(key) is int:
+            try:
+                self._kint(key)
+            except _StructError:
+                self._wkey(key)
+        else:
+            self._wkey(key)
         if self._ops._delete() < 0:
             if _get_errno() == _ENOENT:
                 raise KeyError(key)

@@ -2,14 +2,14 @@
 
 ``corebpf.load(path_or_spec, ...)`` does what libbpf's ``bpf_object__load`` does, in order:
 
-1. kernel BTF (lazy: read only when a CO-RE record, a ksym/kfunc or an attach target
-   needs it); module BTF on demand;
-2. CO-RE: copies of each function's instructions are relocated (``btf.core``);
-3. object BTF sanitized for this kernel and loaded (``btf.marshal``);
-4. maps created (inner-map templates, pinning by name, PERF_EVENT_ARRAY sizing), global
-   data filled, ``.rodata``/``.kconfig`` frozen, map-in-map slots set;
-5. each entry program linked (``linker``) with its subprograms;
-6. programs loaded with func_info/line_info, then prog-array slots filled.
+1. object BTF sanitized for this kernel and loaded (``btf.marshal``);
+2. maps created (inner-map templates, pinning by name, PERF_EVENT_ARRAY sizing, struct_ops
+   values), global data filled, ``.rodata``/``.kconfig`` frozen, map-in-map slots set;
+3. for each entry program: CO-RE on copies of its functions' instructions (``btf.core``,
+   against the kernel BTF read lazily, module BTF on demand), linking with its subprograms
+   (``linker``), BPF_PROG_LOAD with func_info/line_info (a failure is the program's own
+   with ``continue_on_error``);
+4. prog-array slots filled, struct_ops maps filled, maps pinned by name.
 
 Every error path closes what was opened before it.
 """
@@ -29,7 +29,7 @@ _MAP_PROG_ARRAY = 3
 _MAP_ARRAY_OF_MAPS, _MAP_HASH_OF_MAPS = 12, 13
 # map types that refuse BTF key/value type ids (libbpf clears them, as do we)
 _NO_BTF_MAPS = frozenset((4, 7, 8, 12, 13, 14, 15, 16, 17, 18, 22, 23, 25, 27, 31))
-_PROG_TRACING, _PROG_LSM, _PROG_EXT = 26, 29, 28
+_PROG_TRACING, _PROG_LSM, _PROG_EXT, _PROG_STRUCT_OPS = 26, 29, 28, 27
 _ATTACH_TRACE_ITER, _ATTACH_RAW_TP, _ATTACH_LSM_MAC = 28, 23, 27
 
 
@@ -53,6 +53,8 @@ class Object:
         self.core_results: dict[str, list] = {}
         self._map_fds: dict[str, Any] = {}
         self._extra_fds: list[Any] = []
+        self._struct_ops_registered: list[str] = []
+        self._struct_ops_filled: set[str] = set()
         self._closed = False
         self.variables = Variables(self)
 
@@ -69,6 +71,14 @@ class Object:
             except Exception as e:  # keep closing the rest
                 first = first or e
         self.links.clear()
+        for name in self._struct_ops_registered:  # unregister what loading registered
+            m = self.maps.get(name)
+            try:
+                if m is not None:
+                    _sys.map_delete_elem(_fdnum(m), struct.pack("<I", 0))
+            except KernelError:
+                pass
+        self._struct_ops_registered.clear()
         for p in self.programs.values():
             p.close()
         for name, m in self.maps.items():
@@ -124,6 +134,17 @@ class Object:
             if link is not None:
                 self.links.append(link)
                 new.append(link)
+        # struct_ops maps made with BPF_F_LINK (SEC(".struct_ops.link")) register through
+        # a link; the others were registered when loading filled them
+        for name, ms in self.spec.maps.items():
+            if getattr(ms, "internal", None) != "struct_ops" or not ms.flags & (1 << 13):
+                continue
+            if name not in self._struct_ops_filled:
+                continue
+            from .link import attach_struct_ops
+            link = attach_struct_ops(self.maps[name])
+            self.links.append(link)
+            new.append(link)
         return new
 
     def ring_buffer(self, name: str, callback: Any = None, **kw: Any) -> Any:
@@ -375,6 +396,11 @@ class _Loader:
         self.ksym_cache: dict[str, tuple] = {}
         self.module_btf_fds: dict[str, Any] = {}
         self._reused: set[str] = set()
+        self._insns: dict[str, bytearray] = {}   # function name -> relocated copy
+        self._core_cache: Any = None
+        # struct_ops map name -> (kernel struct id, value size, offset of "data", local type)
+        self.struct_ops: dict[str, tuple[int, int, int, Any]] = {}
+        self.struct_ops_targets: dict[str, int] = {}  # program name -> kernel struct id
 
     # -- options ------------------------------------------------------------------------
     def set_variables(self, variables: dict[str, Any]) -> None:
@@ -429,46 +455,45 @@ class _Loader:
                                       f"{', '.join(spec.programs) or 'none'})", file=self.file)
                 entries.append(p)
         try:
-            from .linker import reachable
-            needed: dict[str, Any] = {}
-            for e in entries:
-                for fn in reachable(e, spec.functions):
-                    needed[fn.name] = fn
-            insns = self.core(needed)
             self.load_btf()
             self.create_maps()
             for e in entries:
                 try:
-                    self.load_program(e, insns)
+                    self.load_program(e, self.relocated(e))
                 except Error as err:
                     if not self.continue_on_error:
                         raise
                     obj.errors[e.name] = err
             self.fill_prog_arrays()
+            self.fill_struct_ops()
             self.pin_maps()
         except BaseException:
             obj.close()
             raise
         return obj
 
-    def core(self, needed: dict[str, Any]) -> dict[str, bytearray]:
-        """CO-RE-relocated copies of each needed function's instructions."""
-        out: dict[str, bytearray] = {}
-        cache = None
-        for name, fn in needed.items():
+    def relocated(self, entry: Any) -> dict[str, bytearray]:
+        """CO-RE-relocated copies of the instructions of ``entry`` and every function it
+        reaches (each function relocated once per load, shared by the programs calling it).
+        A CO-RE error belongs to the program being loaded (``continue_on_error``)."""
+        from .linker import reachable
+        done = self._insns
+        for fn in reachable(entry, self.spec.functions):
+            if fn.name in done:
+                continue
             buf = bytearray(fn.insns)
             if fn.core_relos:
                 from .btf import core
-                if cache is None:
-                    cache = core.CoreCache(modules=_module_btfs
-                                           if self.target_arg is None else None)
+                if self._core_cache is None:
+                    self._core_cache = core.CoreCache(
+                        modules=_module_btfs if self.target_arg is None else None)
                 results = core.relocate(buf, fn.core_relos, self.spec.btf, self.target(),
-                                        section=fn.section, cache=cache,
+                                        section=fn.section, cache=self._core_cache,
                                         target_label="kernel BTF" if self.target_arg is None
                                         else "target BTF")
-                self.obj.core_results[name] = results
-            out[name] = buf
-        return out
+                self.obj.core_results[fn.name] = results
+            done[fn.name] = buf
+        return done
 
     def load_btf(self) -> None:
         """Sanitize the object BTF for this kernel and load it (None if there is none or
@@ -490,6 +515,7 @@ class _Loader:
     # -- maps ---------------------------------------------------------------------------
     def create_maps(self) -> None:
         spec, obj = self.spec, self.obj
+        self.fix_mmapable()
         for name, ms in spec.maps.items():
             fd = self.create_map(ms)
             obj._map_fds[name] = fd
@@ -499,6 +525,8 @@ class _Loader:
             if name in self._reused:
                 continue
             contents = ms.contents
+            if ms.internal == "struct_ops":
+                continue  # filled once its programs are loaded (fill_struct_ops)
             if ms.internal == "kconfig":
                 from .linker import kconfig_contents
                 contents = kconfig_contents(spec.externs.values(), ms.value_size, self.file)
@@ -517,6 +545,32 @@ class _Loader:
                 _sys.map_freeze(fd)
         for name, ms in spec.maps.items():
             obj.maps[name] = _wrap_map(obj._map_fds.pop(name), ms, spec.btf)
+
+    def fix_mmapable(self) -> None:
+        """libbpf makes a global-data map mmapable only if one of its variables is
+        non-static; ``__hidden`` variables count as static (they are, once loaded)."""
+        btf = self.spec.btf
+        if btf is None:
+            return
+        hidden = _hidden_symbols(self.spec)[1]
+        if not hidden:
+            return
+        from .btf import types as T
+        for ms in self.spec.maps.values():
+            if ms.internal not in ("data", "bss", "rodata") or not ms.flags & (1 << 10):
+                continue
+            ids = btf.find(ms.section or ms.name, T.DATASEC)
+            if not ids:
+                continue
+            exported = False
+            for vi in btf[ids[0]].vars:
+                vt = btf[vi.type]
+                if vt.kind == T.VAR and vt.linkage != T.LINKAGE_STATIC and \
+                        vt.name not in hidden:
+                    exported = True
+                    break
+            if not exported:
+                ms.flags &= ~(1 << 10)
 
     def create_map(self, ms: Any) -> Any:
         path = None
@@ -548,7 +602,77 @@ class _Loader:
             return _sys.possible_cpus()
         return ms.max_entries
 
+    def _struct_ops_create(self, ms: Any) -> Any:
+        """A STRUCT_OPS map: its value is the kernel's ``bpf_struct_ops_<name>`` wrapper of
+        the struct the object fills (``tcp_congestion_ops`` ...), found in vmlinux BTF."""
+        from .btf import types as T
+        from .btf.core import essential_name
+        local = self.spec.btf[ms.value_type] if self.spec.btf is not None else None
+        if local is None or self.btf_fd is None:
+            raise ObjectError(f"struct_ops map {ms.name!r} needs the object's BTF loaded",
+                              file=self.file, symbol=ms.name)
+        tname = essential_name(local.name)
+        kbtf = self.kernel_btf()
+        kids = kbtf.find(tname, T.STRUCT)
+        vids = kbtf.find("bpf_struct_ops_" + tname, T.STRUCT)
+        if not kids or not vids:
+            raise ObjectError(f"struct_ops map {ms.name!r}: the kernel has no struct_ops "
+                              f"type {tname!r}", file=self.file, symbol=ms.name)
+        vt = kbtf[vids[0]]
+        data = next((m for m in vt.members if m.name == "data"), None)
+        if data is None:
+            raise ObjectError(f"struct_ops map {ms.name!r}: kernel type "
+                              f"bpf_struct_ops_{tname} has no 'data' member", file=self.file)
+        self.struct_ops[ms.name] = (kids[0], vt.size, data.bit_offset // 8, local)
+        for prog in ms.struct_ops_progs.values():
+            self.struct_ops_targets[prog] = kids[0]
+        return _sys.map_create(ms.type, 4, vt.size, 1, ms.flags, map_name=ms.kernel_name,
+                               btf_fd=self.btf_fd, btf_vmlinux_value_type_id=vids[0])
+
+    def fill_struct_ops(self) -> None:
+        """Write each struct_ops map's value: the object's data with every function pointer
+        replaced by its program's fd (a non-link map is registered by this update; closing
+        the object unregisters it)."""
+        from .btf import types as T
+        kbtf = self.kernel_btf() if self.struct_ops else None
+        for name, (kid, vsize, data_off, local) in self.struct_ops.items():
+            ms = self.spec.maps[name]
+            if any(p not in self.obj.programs for p in ms.struct_ops_progs.values()):
+                continue  # a program it needs did not load: leave it unregistered
+            kst = kbtf[kid]
+            kmembers = {m.name: m for m in kst.members}
+            value = bytearray(vsize)
+            contents = ms.contents or bytearray(local.size)
+            for m in local.members:
+                km = kmembers.get(m.name)
+                lo = m.bit_offset // 8
+                lsize = self.spec.btf.size_of(m.type) if not m.bitfield_size else 0
+                if m.name in ms.struct_ops_progs:
+                    if km is None:
+                        raise ObjectError(f"struct_ops {name!r}: the kernel's {kst.name} has "
+                                          f"no member {m.name!r}", file=self.file)
+                    fd = self.obj.programs[ms.struct_ops_progs[m.name]].fd
+                    struct.pack_into("<Q", value, data_off + km.bit_offset // 8, fd)
+                    continue
+                chunk = bytes(contents[lo:lo + lsize])
+                if not any(chunk):
+                    continue
+                ksize = kbtf.size_of(km.type) if km is not None and not km.bitfield_size else -1
+                if km is None or ksize != lsize or m.bitfield_size:
+                    raise ObjectError(f"struct_ops {name!r}: member {m.name!r} is set but "
+                                      f"does not match the kernel's {kst.name}",
+                                      file=self.file, symbol=name)
+                ko = data_off + km.bit_offset // 8
+                value[ko:ko + lsize] = chunk
+            _sys.map_update_elem(_fdnum(self.obj.maps[name]), struct.pack("<I", 0),
+                                 bytes(value))
+            self.obj._struct_ops_filled.add(name)
+            if not ms.flags & (1 << 13):  # BPF_F_LINK maps register through a link
+                self.obj._struct_ops_registered.append(name)
+
     def _map_create(self, ms: Any, inner_fd: Any) -> Any:
+        if ms.internal == "struct_ops":
+            return self._struct_ops_create(ms)
         kw: dict[str, Any] = dict(inner_map_fd=inner_fd, numa_node=ms.numa_node,
                                   map_name=ms.kernel_name, map_extra=ms.map_extra)
         use_btf = (self.btf_fd is not None and ms.type not in _NO_BTF_MAPS
@@ -611,7 +735,14 @@ class _Loader:
                                 flags=entry.flags, log_level=self.log_level,
                                 fd_array=linked.fd_array or None, source=source)
         except VerifierError as e:
-            e.program_spec = entry  # type: ignore[attr-defined]
+            if self.obj.btf_error is not None:
+                # without the object's BTF there is no func/line info: say why up front
+                from .errors import _last_log_line
+                raise VerifierError(entry.name, e.errno, e.log,
+                                    summary=f"the kernel refused the object's BTF "
+                                    f"({self.obj.btf_error}); verifier: "
+                                    f"{_last_log_line(e.log)}",
+                                    instruction=e.instruction, source=e.source) from e
             raise
         prog.section = entry.section
         prog.spec = entry
@@ -630,6 +761,8 @@ class _Loader:
 
     def attach_target(self, entry: Any) -> tuple[int, Any]:
         """(attach_btf_id, attach_btf_obj_fd) for tp_btf/fentry/fexit/lsm/iter programs."""
+        if entry.type == _PROG_STRUCT_OPS:
+            return self.struct_ops_targets.get(entry.name, 0), None
         sd = entry.sec_def
         needs = getattr(sd, "attach_btf", None)
         if needs is None:
@@ -789,12 +922,52 @@ def _call_load_btf(marshal: Any, spec: Any) -> Any:
     if hit is not None and hit[0] is btf:
         data = hit[1]
     else:
-        data = marshal.sanitize(btf, datasecs=datasecs)
+        static_funcs, static_vars = _hidden_symbols(spec)
+        data = marshal.sanitize(btf, datasecs=datasecs, static_funcs=static_funcs,
+                                static_vars=static_vars)
         if len(_SANITIZED) >= 16:
             _SANITIZED.pop(next(iter(_SANITIZED)))
         _SANITIZED[key] = (btf, data)  # the BTF is kept so that its id is not reused
     return marshal.load_btf(data)
 
+
+def _hidden_symbols(spec: Any) -> tuple[frozenset, frozenset]:
+    """(functions, variables) with hidden/internal visibility: libbpf makes them static in
+    the loaded BTF, so that a ``__hidden`` global function is verified in its caller's
+    context like a static one. Read from the spec when it says, else from its ELF file."""
+    funcs = getattr(spec, "hidden_functions", None)
+    vars_ = getattr(spec, "hidden_variables", None)
+    if funcs is not None and vars_ is not None:
+        return frozenset(funcs), frozenset(vars_)
+    path = getattr(spec, "path", "")
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return frozenset(), frozenset()
+    key = (path, st.st_mtime_ns, st.st_size)
+    hit = _HIDDEN.get(key)
+    if hit is not None:
+        return hit
+    f: set[str] = set()
+    v: set[str] = set()
+    try:
+        from .elf import ELFFile
+        with ELFFile.open(path) as elf:
+            for sym in elf.symbols:
+                # STV_INTERNAL 1 / STV_HIDDEN 2 on STB_GLOBAL/STB_WEAK functions and objects
+                if sym.visibility not in (1, 2) or sym.bind not in (1, 2) or not sym.name:
+                    continue
+                if sym.type == 2:
+                    f.add(sym.name)
+                elif sym.type == 1:
+                    v.add(sym.name)
+    except (Error, OSError):
+        return frozenset(), frozenset()
+    hit = _HIDDEN[key] = (frozenset(f), frozenset(v))
+    return hit
+
+
+_HIDDEN: dict[tuple, tuple[frozenset, frozenset]] = {}
 
 # (id(object BTF), layout) -> (BTF, sanitized bytes): loading one spec again (or a copy of
 # it, which shares the BTF) skips re-encoding its types
@@ -807,22 +980,44 @@ def _wrap_map(fd: Any, ms: Any, btf: Any = None) -> Any:
     codecs = [None, None]
     # internal maps hold a DATASEC (size 0 in clang's BTF): read them through ``variables``
     if btf is not None and ms.internal is None:
-        try:
-            from .btf.codec import Codec
-        except ImportError:
-            Codec = None
         for i, tid in enumerate((ms.key_type, ms.value_type)):
-            if Codec is not None and tid:
-                try:
-                    c = Codec(btf, tid)
-                except Exception:  # an untyped map beats no map: raw bytes then
-                    continue
-                # internal maps' DATASECs have size 0 in clang's BTF: keep only codecs
-                # that fit the map
-                if getattr(c, "size", None) == (ms.key_size, ms.value_size)[i]:
-                    codecs[i] = c
+            if not tid:
+                continue
+            try:
+                size = btf.size_of(tid)
+            except Exception:  # an untyped map beats no map: raw bytes then
+                continue
+            if size == (ms.key_size, ms.value_size)[i]:
+                codecs[i] = _LazyCodec(btf, tid, size)
     return Map(fd, btf=btf, name=ms.name, typed=False, key_codec=codecs[0],
                value_codec=codecs[1])
+
+
+class _LazyCodec:
+    """A ``btf.codec.Codec`` built on first use: building one compiles Python source
+    (milliseconds per type), which a map that is never read from Python should not pay."""
+
+    __slots__ = ("btf", "type_id", "size", "_codec")
+
+    def __init__(self, btf: Any, type_id: int, size: int) -> None:
+        self.btf, self.type_id, self.size = btf, type_id, size
+        self._codec: Any = None
+
+    def _real(self) -> Any:
+        c = self._codec
+        if c is None:
+            from .btf.codec import Codec
+            c = self._codec = Codec(self.btf, self.type_id)
+        return c
+
+    def decode(self, buf: Any, *args: Any) -> Any:
+        return self._real().decode(buf, *args)
+
+    def encode(self, value: Any, *args: Any) -> Any:
+        return self._real().encode(value, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
 
 
 def _inner_template(ms: Any) -> Any:

@@ -322,7 +322,8 @@ class PerfBuffer(_Reader):
         elif out.ndim != 1 or out.dtype.itemsize != isz:
             raise EventBufferError(f"read_array: out must be 1-D with itemsize {isz}")
         cap = len(out) if max_records is None else min(len(out), max_records)
-        void = np.dtype(f"V{isz}")
+        # copy as opaque items (one memcpy-like loop), unless out is a strided view
+        void = np.dtype(f"V{isz}") if out.flags.c_contiguous else out.dtype
         outv = out.view(void) if out.flags.c_contiguous else out
         filled = 0
         for ring in self._rings:

@@ -171,7 +171,11 @@ class MapSpec:
       init_slots    {index: name} initial values of prog arrays (program names) and
                     map-in-map (map names, keys of ObjectSpec.maps) from ``.maps`` relocations
       contents      bytearray initial value (key 0) of an internal map; None otherwise
-      internal      None, or "data" / "rodata" / "bss" / "kconfig"
+      internal      None, or "data" / "rodata" / "bss" / "kconfig", or "struct_ops" for
+                    a variable in ``.struct_ops``/``.struct_ops.link`` (type STRUCT_OPS,
+                    value_type = the object's struct, contents = its initial bytes,
+                    flags BPF_F_LINK for .link; the loader finds the kernel's struct)
+      struct_ops_progs  {struct member name: program name} for struct_ops maps
       freeze        True when the loader must freeze the map after filling it (.rodata, .kconfig)
       section       ELF section the map comes from
       section_offset offset of the map's symbol within ``section`` (0 for internal maps)
@@ -183,7 +187,7 @@ class MapSpec:
     __slots__ = ("name", "kernel_name", "type", "key_size", "value_size", "max_entries",
                  "flags", "numa_node", "map_extra", "key_type", "value_type", "pinning",
                  "inner", "init_slots", "contents", "internal", "freeze", "section",
-                 "section_offset", "max_entries_default_cpus", "btf")
+                 "section_offset", "max_entries_default_cpus", "btf", "struct_ops_progs")
 
     def __init__(self, name: str, type: int = 0, key_size: int = 0, value_size: int = 0,
                  max_entries: int = 0, flags: int = 0, *, kernel_name: str | None = None,
@@ -214,6 +218,7 @@ class MapSpec:
         self.section_offset = section_offset
         self.max_entries_default_cpus = max_entries_default_cpus
         self.btf = btf
+        self.struct_ops_progs: dict[str, str] = {}
 
     @property
     def type_name(self) -> str:
@@ -226,6 +231,7 @@ class MapSpec:
             setattr(m, k, getattr(self, k))
         m.inner = self.inner.copy() if self.inner is not None else None
         m.init_slots = dict(self.init_slots)
+        m.struct_ops_progs = dict(self.struct_ops_progs)
         m.contents = bytearray(self.contents) if self.contents is not None else None
         return m
 
@@ -427,10 +433,18 @@ _INSN = struct.Struct("<BBhi")
 _IMM = struct.Struct("<i")
 _U32 = struct.Struct("<I")
 _MAX_FIELD_DEPTH = 32
+# Largest global-data section we materialize (the kernel refuses array values above
+# KMALLOC_MAX_SIZE, a few MiB; .bss sizes are not bounded by the file, so check them)
+MAX_DATA_SECTION = 1 << 28
 
 # BTF map definition fields that hold an integer (``__uint(name, value)``)
 _INT_FIELDS = ("type", "max_entries", "map_flags", "numa_node", "key_size", "value_size",
                "pinning", "map_extra")
+
+
+def _elf() -> Any:
+    from . import elf
+    return elf
 
 
 def _is_data_section(name: str) -> str | None:
@@ -468,16 +482,34 @@ def _ringbuf_size(n: int) -> int:
 
 
 def _rebase(items: list, start: int, end: int, get: Any) -> list:
-    """Entries of ``items`` whose insn offset lies in [start, end), shifted to 0."""
-    out = []
-    for it in items:
-        off = get(it)
-        if start <= off < end:
-            out.append(_shift(it, off - start))
-    return out
+    """Entries of ``items`` whose insn offset lies in [start, end), shifted to 0.
+
+    ``items`` are sorted by offset (as clang emits them; checked by the caller), so each
+    function's slice is found by bisection instead of a scan per function."""
+    from bisect import bisect_left
+    keys = [get(x) for x in items] if not isinstance(items, _Sorted) else items.keys
+    lo = bisect_left(keys, start)
+    hi = bisect_left(keys, end, lo)
+    return [_shift(items[i], keys[i] - start) for i in range(lo, hi)]
+
+
+def _offset_of(item: Any) -> int:
+    return item[0] if isinstance(item, tuple) and not hasattr(item, "insn_off") \
+        else item.insn_off
+
+
+class _Sorted(list):
+    """A list of ext records sorted by instruction offset, with the offsets alongside."""
+
+    def __init__(self, items: list, get: Any) -> None:
+        pairs = sorted(((get(x), i) for i, x in enumerate(items)))
+        super().__init__(items[i] for _, i in pairs)
+        self.keys = [k for k, _ in pairs]
 
 
 def _shift(item: Any, off: int) -> Any:
+    if _offset_of(item) == off:
+        return item    # records are not modified after parsing: share them
     if isinstance(item, tuple) and not hasattr(item, "_replace"):
         return (off,) + tuple(item[1:])
     if hasattr(item, "_replace"):
@@ -514,6 +546,7 @@ class _Builder:
         self.sym_value: dict[tuple[int, str], int] = {}
         self._map_sizes: dict[str, int] = {}
         self._values_off: dict[str, int] = {}
+        self.st_ops_secs: list[Any] = []
 
     def err(self, msg: str, *, section: Any = None, symbol: str | None = None,
             offset: int | None = None) -> ObjectError:
@@ -539,6 +572,9 @@ class _Builder:
                 spec.kern_version = _U32.unpack(bytes(s.data()))[0]
             elif n == ".maps":
                 self.maps_idx = s.index
+            elif (n == ".struct_ops" or n.startswith(".struct_ops.")) and \
+                    s.type == E.SHT_PROGBITS and s.size:
+                self.st_ops_secs.append(s)
             elif n == "maps":
                 self.legacy_idx = s.index
             elif s.is_exec and s.size > 0:
@@ -565,6 +601,8 @@ class _Builder:
             self._legacy_maps()
         self._internal_maps()
         self._kconfig_map()
+        for sec in self.st_ops_secs:
+            self._struct_ops(sec)
         self._program_relocations()
         self._map_relocations()
         self._ext_info()
@@ -678,7 +716,6 @@ class _Builder:
 
     # -- maps -----------------------------------------------------------------------------
     def _btf_maps(self) -> None:
-        from . import elf as E
         sec = self.elf.sections[self.maps_idx]
         ds = self._datasec(".maps")
         if ds is None:
@@ -874,6 +911,9 @@ class _Builder:
                         mmapable = True
             if mmapable:
                 flags |= U.F_MMAPABLE
+            if sec.size > MAX_DATA_SECTION:
+                raise self.err(f"section of {sec.size} bytes is too large for a map value",
+                               section=sec)
             contents = bytearray(sec.size) if kind == INTERNAL_BSS else bytearray(sec.data())
             m = MapSpec(name, U.MAP_TYPE_ARRAY, 4, sec.size, 1, flags,
                         kernel_name=internal_map_name(spec.name, name),
@@ -1002,6 +1042,9 @@ class _Builder:
             off = (off + a - 1) // a * a
             e.offset = off
             off += e.size
+        if off > MAX_DATA_SECTION:
+            raise self.err(f".kconfig externs need {off} bytes, too large for a map value",
+                           section=".kconfig")
         ds = self._datasec(".kconfig")
         m = MapSpec(".kconfig", U.MAP_TYPE_ARRAY, 4, off, 1, U.F_RDONLY_PROG | U.F_MMAPABLE,
                     kernel_name=internal_map_name(spec.name, ".kconfig"),
@@ -1012,7 +1055,6 @@ class _Builder:
 
     # -- relocations ----------------------------------------------------------------------
     def _program_relocations(self) -> None:
-        from . import elf as E
         spec = self.spec
         for sec in self.exec_secs:
             rels = self.elf.relocations(sec)
@@ -1053,7 +1095,7 @@ class _Builder:
                 spec.functions[f.name].relocations.sort(key=lambda r: r.insn)
 
     def _classify(self, sec: Any, prog: ProgramSpec, i: int, r: Any) -> Relocation:
-        from . import elf as E
+        E = _elf()
         buf = prog.insns
         pos = i * 8
         code, regs = buf[pos], buf[pos + 1]
@@ -1125,9 +1167,63 @@ class _Builder:
         raise self.err(f"reference to section {tsec.name!r}, which is neither a map, global "
                        "data nor code", **where)
 
+    def _struct_ops(self, sec: Any) -> None:
+        """struct_ops maps: one per variable of a .struct_ops* section, as libbpf makes them;
+        function pointers come from the section's relocations."""
+        from . import uapi as U
+        from .btf import types as T
+        spec, btf = self.spec, self.btf
+        ds = self._datasec(sec.name)
+        if ds is None:
+            raise self.err("struct_ops maps need BTF (a DATASEC for the section)", section=sec)
+        data = sec.data()
+        mine: list[tuple[int, int, MapSpec, Any]] = []
+        for vi in ds.vars:
+            var = self._btf(vi.type, "struct_ops variable", sec.name)
+            if var.kind != T.VAR:
+                continue
+            st = self._btf(btf.skip_mods(var.type), "struct_ops variable", sec.name) \
+                if var.type else None
+            if st is None or st.kind != T.STRUCT:
+                raise self.err("struct_ops variable must be a struct", section=sec,
+                               symbol=var.name)
+            off = self.sym_value.get((sec.index, var.name), vi.offset)
+            if off + st.size > sec.size:
+                raise self.err(f"struct_ops variable ({st.size} bytes at {off:#x}) runs past "
+                               "the end of its section", section=sec, symbol=var.name,
+                               offset=off)
+            if var.name in spec.maps:
+                raise self.err("duplicate map name", section=sec, symbol=var.name)
+            flags = U.F_LINK if sec.name.startswith(".struct_ops.link") else 0
+            m = MapSpec(var.name, U.MAP_TYPE_STRUCT_OPS, 4, st.size, 1, flags,
+                        value_type=st.id, contents=bytearray(data[off:off + st.size]),
+                        internal="struct_ops", section=sec.name, section_offset=off, btf=btf)
+            spec.maps[var.name] = m
+            mine.append((off, off + st.size, m, st))
+        for r in self.elf.relocations(sec):
+            where = dict(section=sec, symbol=r.symbol.name, offset=r.offset)
+            owner = next((x for x in mine if x[0] <= r.offset < x[1]), None)
+            if owner is None:
+                raise self.err("struct_ops relocation outside any struct_ops variable", **where)
+            start, _, m, st = owner
+            moff = (r.offset - start) * 8
+            idx, mem = next(((i, x) for i, x in enumerate(st.members)
+                             if x.bit_offset == moff), (None, None))
+            if mem is None:
+                raise self.err(f"no member of {st.name!r} at offset {moff // 8}", **where)
+            sym = r.symbol
+            f = self._func_at(sym.shndx, sym.value // 8) if 0 < sym.shndx < len(
+                self.elf.sections) and not sym.value % 8 else None
+            prog = spec.programs.get(f.name) if f is not None else None
+            if prog is None or prog.type != U.PROG_TYPE_STRUCT_OPS:
+                raise self.err(f"member {mem.name!r} must point to a struct_ops program",
+                               **where)
+            m.struct_ops_progs[mem.name] = prog.name
+            # libbpf passes the member index as the expected attach type
+            prog.expected_attach_type = idx
+
     def _map_relocations(self) -> None:
         """Initial slots of prog arrays and map-in-map from the relocations in .maps."""
-        from . import elf as E
         from . import uapi as U
         if self.maps_idx < 0:
             return
@@ -1229,9 +1325,9 @@ class _Builder:
             raise self.err(f"invalid .BTF.ext: {e}", section=s) from None
         spec.btf_ext = ext
         for sec in self.exec_secs:
-            fi = ext.func_info.get(sec.name, [])
-            li = ext.line_info.get(sec.name, [])
-            cr = ext.core_relos.get(sec.name, [])
+            fi = _Sorted(ext.func_info.get(sec.name, []), lambda x: x[0])
+            li = _Sorted(ext.line_info.get(sec.name, []), lambda x: x.insn_off)
+            cr = _Sorted(ext.core_relos.get(sec.name, []), lambda x: x.insn_off)
             for f in self.funcs_by_sec.get(sec.index, ()):
                 p = spec.functions[f.name]
                 p.func_info = _rebase(fi, f.start, f.end, lambda x: x[0])

@@ -17,7 +17,7 @@ from .errors import Error
 __all__ = [
     "log2_bucket_range", "normalize_buckets", "log2_histogram_lines", "top_table_lines",
     "print_log2_histogram", "live_histogram", "live_top", "rich_histogram",
-    "rich_top_table", "plot_histogram", "plot_time_series", "MissingExtra",
+    "rich_top_table", "check_plot", "plot_histogram", "plot_time_series", "MissingExtra",
 ]
 
 
@@ -127,7 +127,7 @@ def top_table_lines(rows: Iterable[tuple[Any, ...]], headers: Sequence[str],
         parts = []
         for i, c in enumerate(r):
             # numbers right-aligned, text left-aligned, as people read tables
-            num = k > 0 and isinstance(rows[k - 1][i], (int, float))
+            num = bool(rows) and isinstance(rows[0][i], (int, float))
             parts.append(c.rjust(widths[i]) if num else c.ljust(widths[i]))
         lines.append("  ".join(parts).rstrip())
     return lines
@@ -243,7 +243,7 @@ def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise MissingExtra("matplotlib", "plot", "--plot") from None
+        raise MissingExtra("matplotlib", "plot", "plotting (--plot)") from None
     matplotlib.use("Agg")  # files only: no display on servers
     import matplotlib.pyplot as plt
     return plt
@@ -252,6 +252,15 @@ def _pyplot() -> Any:
 def _check_plot_path(path: str) -> None:
     if not str(path).lower().endswith((".png", ".svg", ".pdf")):
         raise Error(f"--plot {path}: use a file name ending in .png, .svg or .pdf")
+
+
+def check_plot(path: str) -> None:
+    """Raise now (before a long trace) if ``path`` cannot be plotted: a bad extension or
+    matplotlib missing."""
+    _check_plot_path(path)
+    import importlib.util
+    if importlib.util.find_spec("matplotlib") is None:
+        raise MissingExtra("matplotlib", "plot", "plotting (--plot)")
 
 
 def plot_histogram(buckets: Sequence[int] | Mapping[int, int], path: str,

@@ -10,7 +10,7 @@
  *   oracle pin OBJ DIR          load OBJ at once and pin each program at DIR/<name>.
  *
  * One JSON object per program on stdout:
- *   {"name": ..., "type": N, "insns": "hex of xlated insns",
+ *   {"name": ..., "type": N, "attach_btf_id": N, "gpl": 0|1, "insns": "hex of xlated insns",
  *    "maps": {"<id>": ["name", type, key_size, value_size, max_entries]},
  *    "line_info": [[insn_off, "file", line, col, "source line"]...],
  *    "func_info": [[insn_off, "func name"]...]}
@@ -85,6 +85,7 @@ static int dump_prog(int fd, const char *label)
 	__u32 nline = info.nr_line_info, nfunc = info.nr_func_info;
 	__u32 lrec = info.line_info_rec_size, frec = info.func_info_rec_size;
 	__u32 ptype = info.type, btf_id = info.btf_id;
+	__u32 attach_btf_id = info.attach_btf_id, gpl = info.gpl_compatible;
 	char name[BPF_OBJ_NAME_LEN + 1];
 	memcpy(name, info.name, BPF_OBJ_NAME_LEN);
 	name[BPF_OBJ_NAME_LEN] = 0;
@@ -116,7 +117,8 @@ static int dump_prog(int fd, const char *label)
 	json_str(label ? label : name);
 	printf(", \"kname\": ");
 	json_str(name);
-	printf(", \"type\": %u, \"insns\": \"", ptype);
+	printf(", \"type\": %u, \"attach_btf_id\": %u, \"gpl\": %u, \"insns\": \"", ptype,
+	       attach_btf_id, gpl);
 	for (__u32 i = 0; i < xlen; i++)
 		printf("%02x", insns[i]);
 	printf("\", \"maps\": {");

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 {
 	struct bpf_object *obj;
 	struct bpf_program *prog;
-	struct bpf_map *map;
+	struct bpf_map *map, *inner;
 	int first = 1;
 
 	if (argc != 2) {
@@ -85,12 +85,23 @@ int main(int argc, char **argv)
 		printf(", \"type\": %d, \"key_size\": %u, \"value_size\": %u, \"max_entries\": %u, "
 		       "\"flags\": %u, \"numa_node\": %u, \"map_extra\": %llu, "
 		       "\"btf_key_type_id\": %u, \"btf_value_type_id\": %u, \"internal\": %d, "
-		       "\"initial_size\": %zd}",
+		       "\"initial_size\": %zd",
 		       bpf_map__type(map), bpf_map__key_size(map), bpf_map__value_size(map),
 		       bpf_map__max_entries(map), bpf_map__map_flags(map), bpf_map__numa_node(map),
 		       (unsigned long long)bpf_map__map_extra(map), bpf_map__btf_key_type_id(map),
 		       bpf_map__btf_value_type_id(map), bpf_map__is_internal(map),
 		       init ? (ssize_t)sz : (ssize_t)-1);
+		printf(", \"initial_fnv\": \"%016llx\", \"pin_path\": ",
+		       init ? fnv1a(init, sz) : 0ULL);
+		jstr(bpf_map__pin_path(map));
+		inner = bpf_map__inner_map(map);
+		if (inner)
+			printf(", \"inner\": {\"type\": %d, \"key_size\": %u, \"value_size\": %u, "
+			       "\"max_entries\": %u, \"flags\": %u}",
+			       bpf_map__type(inner), bpf_map__key_size(inner),
+			       bpf_map__value_size(inner), bpf_map__max_entries(inner),
+			       bpf_map__map_flags(inner));
+		printf("}");
 	}
 	printf("]}\n");
 	bpf_object__close(obj);

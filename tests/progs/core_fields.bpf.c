@@ -9,6 +9,11 @@
 
 #define __pai __attribute__((preserve_access_index))
 
+typedef struct {
+	int tw;
+	int tv;
+} corex_tdef_t;
+
 struct corex_inner {
 	int x;
 	long y;
@@ -27,6 +32,12 @@ struct corex_task {
 	unsigned short unarrow;
 	unsigned long long wide:33;
 	struct corex_task *parent;
+	int small[10];
+	union {
+		int u_int;
+		long u_long;
+	} un;
+	corex_tdef_t td[2][3];
 	unsigned char tail[];
 } __pai;
 
@@ -60,11 +71,6 @@ enum corex_neg {
 	COREX_NEG_P = 1,
 };
 
-typedef struct {
-	int tw;
-	int tv;
-} corex_tdef_t;
-
 struct corex_match {
 	int a;
 	struct corex_inner *p;
@@ -94,6 +100,10 @@ int core_reads(struct bpf_raw_tracepoint_args *ctx)
 	acc += bpf_core_field_size(t->arr);
 	acc += bpf_core_field_size(t->inner);
 	acc += bpf_core_field_offset(t->tail);
+	acc += BPF_CORE_READ(t, small[5]);          /* the target has only 2: poisoned */
+	acc += BPF_CORE_READ(t, un.u_long);
+	acc += BPF_CORE_READ(t, td[1][2].tv);
+	acc += bpf_core_field_size(t->td[1]);
 	return acc;
 }
 

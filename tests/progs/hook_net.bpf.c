@@ -33,11 +33,11 @@ int tc_count_in(struct __sk_buff *skb)
 	return 0; /* TC_ACT_OK */
 }
 
-SEC("tcx/egress")
+SEC("tc")
 int tc_count_out(struct __sk_buff *skb)
 {
 	count(2);
-	return 1; /* TCX_PASS */
+	return 0; /* TC_ACT_OK */
 }
 
 SEC("cgroup_skb/ingress")

@@ -3,6 +3,7 @@
 // second ring buffer with no matching struct (hex).
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -42,5 +43,15 @@ int on_exec(void *ctx)
 	bpf_ringbuf_output(&records, &info, sizeof(info), 0);
 	bpf_ringbuf_output(&raw, blob, 20, 0);
 	bpf_perf_event_output(ctx, &perf_records, BPF_F_CURRENT_CPU, &info, sizeof(info));
+	return 0;
+}
+
+SEC("iter/task")
+int list_tasks(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+
+	if (task && task->pid == task->tgid)
+		BPF_SEQ_PRINTF(ctx->meta->seq, "%d %s\n", task->tgid, task->comm);
 	return 0;
 }

@@ -41,6 +41,20 @@ struct {
 	__type(value, __u64);
 } hits SEC(".maps");
 
+/* A value with a spin lock: user space may update/lookup it with BPF_F_LOCK. */
+struct locked_val {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 n;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct locked_val);
+} locked SEC(".maps");
+
 /* Count runs in hits[0] and pcpu[0] so that a test run shows the kernel side writing. */
 SEC("socket")
 int count(struct __sk_buff *skb)

@@ -152,6 +152,17 @@ def _index(a: array, base: int, off: list, kinds: bytearray, refs: list) -> None
         raise BTFError("BTF type section ends inside a type")
 
 
+def _all_strings(strs: bytes) -> dict[int, str]:
+    """offset -> string for every string of an ASCII string table, decoded in one go
+    (names are looked up ~100k times for vmlinux); {} otherwise (decoded on demand)."""
+    if not strs.isascii():
+        return {}
+    from itertools import accumulate
+    parts = strs.decode("ascii").split("\0")
+    offs = accumulate((len(x) + 1 for x in parts), initial=0)
+    return dict(zip(offs, parts))
+
+
 class _Dumper:
     def __init__(self, raw: _Raw) -> None:
         self.r = raw
@@ -167,7 +178,7 @@ class _Dumper:
         self.names: dict[int, str] = {}          # id -> resolved (deduplicated) name
         self.type_names: dict[str, int] = {}     # struct/union/enum namespace
         self.ident_names: dict[str, int] = {}    # typedefs and enumerators
-        self.strcache: dict[int, str] = {}
+        self.strcache: dict[int, str] = _all_strings(raw.strs)
         self.align_cache: dict[int, int] = {}
         self.packed: dict[int, bool] = {}
         self.size_cache: dict[int, int] = {}
@@ -581,7 +592,9 @@ class _Dumper:
         kflag = info >> 31
         is_struct = self.kinds[tid] == _STRUCT
         size = w[p + 2]
-        packed = self.is_packed(tid) if is_struct else False
+        # bpftool 7.1 checks structs only; a union whose size is not a multiple of its
+        # members' alignment needs the attribute as well (cros_ec's unions in 6.12)
+        packed = self.is_packed(tid)
         name = self.type_name(tid)
         kw = "struct" if is_struct else "union"
         parts = [f"{kw} {name} {{" if name else f"{kw} {{"]
@@ -896,4 +909,108 @@ def dump_c(btf: Any, types: Iterable[int | str] | None = None) -> str:
             gc.enable()
 
 
-__all__ = ["dump_c"]
+_KIND_NAMES = ("UNKN", "INT", "PTR", "ARRAY", "STRUCT", "UNION", "ENUM", "FWD", "TYPEDEF",
+               "VOLATILE", "CONST", "RESTRICT", "FUNC", "FUNC_PROTO", "VAR", "DATASEC",
+               "FLOAT", "DECL_TAG", "TYPE_TAG", "ENUM64")
+_INT_ENC = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
+_LINKAGE = ("static", "global", "extern")
+
+
+def dump_raw(btf: Any, ids: Iterable[int] | None = None) -> str:
+    """One line per type (plus one per member/value/param), exactly like
+    ``bpftool btf dump file X format raw``; for split BTF only its own types."""
+    raw = _Raw(_blobs(btf) if not isinstance(btf, (bytes, bytearray, memoryview)) else [bytes(btf)])
+    w, off, kinds = raw.w, raw.off, raw.kind
+    strs = raw.strs
+    cache: dict[int, str] = {0: "(anon)"}
+
+    def q(o: int) -> str:
+        c = cache.get(o)
+        if c is None:
+            e = strs.find(b"\0", o)
+            if o >= len(strs) or e < 0:
+                c = "(invalid)"
+            else:
+                c = strs[o:e].decode("utf-8", "replace") or "(anon)"
+            cache[o] = c
+        return c
+
+    if ids is None:
+        start = getattr(btf, "start_id", 1) if not isinstance(btf, (bytes, bytearray)) else 1
+        ids = range(start, raw.n)
+    out: list[str] = []
+    app = out.append
+    for tid in ids:
+        if not 0 < tid < raw.n:
+            raise BTFError(f"no type id {tid}")
+        p = off[tid]
+        k = kinds[tid]
+        info = w[p + 1]
+        vlen = info & 0xffff
+        kflag = info >> 31
+        head = f"[{tid}] {_KIND_NAMES[k]} '{q(w[p])}'"
+        if k == _INT:
+            v = w[p + 3]
+            app(f"{head} size={w[p + 2]} bits_offset={(v >> 16) & 0xff} nr_bits={v & 0xff} "
+                f"encoding={_INT_ENC.get((v >> 24) & 0xf, 'UNKN')}\n")
+        elif k in (_PTR, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG):
+            app(f"{head} type_id={w[p + 2]}\n")
+        elif k == _ARRAY:
+            app(f"{head} type_id={w[p + 3]} index_type_id={w[p + 4]} nr_elems={w[p + 5]}\n")
+        elif k == _STRUCT or k == _UNION:
+            app(f"{head} size={w[p + 2]} vlen={vlen}\n")
+            for mp in range(p + 3, p + 3 + 3 * vlen, 3):
+                mo = w[mp + 2]
+                if kflag and mo >> 24:
+                    app(f"\t'{q(w[mp])}' type_id={w[mp + 1]} bits_offset={mo & 0xffffff} "
+                        f"bitfield_size={mo >> 24}\n")
+                else:
+                    app(f"\t'{q(w[mp])}' type_id={w[mp + 1]} bits_offset="
+                        f"{mo & 0xffffff if kflag else mo}\n")
+        elif k == _ENUM:
+            app(f"{head} encoding={'SIGNED' if kflag else 'UNSIGNED'} size={w[p + 2]} "
+                f"vlen={vlen}\n")
+            for vp in range(p + 3, p + 3 + 2 * vlen, 2):
+                v = w[vp + 1]
+                if kflag and v >= 1 << 31:
+                    v -= 1 << 32
+                app(f"\t'{q(w[vp])}' val={v}\n")
+        elif k == _ENUM64:
+            app(f"{head} encoding={'SIGNED' if kflag else 'UNSIGNED'} size={w[p + 2]} "
+                f"vlen={vlen}\n")
+            for vp in range(p + 3, p + 3 + 3 * vlen, 3):
+                v = w[vp + 1] | (w[vp + 2] << 32)
+                if kflag and v >= 1 << 63:
+                    v -= 1 << 64
+                app(f"\t'{q(w[vp])}' val={v}{'LL' if kflag else 'ULL'}\n")
+        elif k == _FWD:
+            app(f"{head} fwd_kind={'union' if kflag else 'struct'}\n")
+        elif k == _FUNC:
+            app(f"{head} type_id={w[p + 2]} linkage="
+                f"{_LINKAGE[vlen] if vlen < 3 else vlen}\n")
+        elif k == _FUNC_PROTO:
+            app(f"{head} ret_type_id={w[p + 2]} vlen={vlen}\n")
+            for pp in range(p + 3, p + 3 + 2 * vlen, 2):
+                app(f"\t'{q(w[pp])}' type_id={w[pp + 1]}\n")
+        elif k == _VAR:
+            lk = w[p + 3]
+            app(f"{head} type_id={w[p + 2]}, linkage={_LINKAGE[lk] if lk < 3 else lk}\n")
+        elif k == _DATASEC:
+            app(f"{head} size={w[p + 2]} vlen={vlen}\n")
+            for vp in range(p + 3, p + 3 + 3 * vlen, 3):
+                vt = w[vp]
+                vn = q(w[off[vt]]) if 0 < vt < raw.n else "(invalid)"
+                app(f"\ttype_id={vt} offset={w[vp + 1]} size={w[vp + 2]} (VAR '{vn}')\n")
+        elif k == _FLOAT:
+            app(f"{head} size={w[p + 2]}\n")
+        elif k == _DECL_TAG:
+            ci = w[p + 3]
+            if ci >= 1 << 31:
+                ci -= 1 << 32
+            app(f"{head} type_id={w[p + 2]} component_idx={ci}\n")
+        else:
+            app(head + "\n")
+    return "".join(out)
+
+
+__all__ = ["dump_c", "dump_raw"]

@@ -624,6 +624,11 @@ class _Target:
             return [n for n in _all_names(self.btf) if n != ess and _essential(n) == ess]
         out = []
         pat = b"\0" + ess.encode() + b"___"
+        if strs.startswith(pat[1:]):
+            e = strs.find(b"\0")
+            name = strs[:e if e >= 0 else len(strs)].decode("utf-8", "replace")
+            if _essential(name) == ess:
+                out.append(name)
         pos = strs.find(pat)
         while pos >= 0:
             e = strs.find(b"\0", pos + 1)
@@ -681,7 +686,9 @@ class CoreCache:
 
     def __init__(self, modules: Any = None) -> None:
         self._targets: dict[int, _Target] = {}
-        self._cands: dict[tuple, list[tuple[Any, int]]] = {}
+        # (id(local btf), local id, target ids) -> (local btf, candidates): the BTF
+        # objects are kept so that their ids cannot be reused by new objects
+        self._cands: dict[tuple, tuple[Any, list[tuple[Any, int]]]] = {}
         self._modules = modules
         self._module_targets: list[_Target] | None = None
 
@@ -692,13 +699,14 @@ class CoreCache:
             t = self._targets[key] = _Target(btf, label, first_id)
         return t
 
-    def candidates(self, local_btf: Any, local_id: int, targets: Sequence[Any]) -> list[tuple[Any, int]]:
+    def candidates(self, local_btf: Any, local_id: int,
+                   targets: Sequence[Any]) -> list[tuple[Any, int]]:
         key = (id(local_btf), local_id, tuple(id(t) for t in targets))
-        c = self._cands.get(key)
-        if c is not None:
-            return c
+        hit = self._cands.get(key)
+        if hit is not None and hit[0] is local_btf:
+            return hit[1]
         lt = local_btf[local_id]
-        if not lt.name:
+        if not lt.name or local_id == 0:
             raise _Fail("relocation on an anonymous type")
         ess = _essential(lt.name)
         main = self._target(targets[0], "vmlinux", 1)
@@ -716,7 +724,9 @@ class CoreCache:
                                          getattr(m, "start_id", 1)) for m in mods]
             for mt in mtargets:
                 c.extend((mt.btf, i) for i in mt.find(ess, lt.kind))
-        self._cands[key] = c
+        for t in targets:
+            self._target(t, "target", getattr(t, "start_id", 1))  # keeps t alive
+        self._cands[key] = (local_btf, c)
         return c
 
 

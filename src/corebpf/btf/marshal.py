@@ -351,7 +351,10 @@ def sanitize_types(btf: BTF, features: Iterable[str] | None = None, *,
         elif k == DATASEC and not has("qmark_datasec") and t.name.startswith("?"):
             t.name = "_" + t.name[1:]
         elif k == FUNC_PROTO and not has("func"):
-            vals = [T.EnumValue(p.name, p.type) for p in t.params]  # type: ignore
+            # unnamed params would be unnamed enumerators, which kernels with name checks
+            # refuse; a generated name is harmless everywhere
+            vals = [T.EnumValue(p.name or f"__param{j}", p.type)
+                    for j, p in enumerate(t.params)]  # type: ignore[attr-defined]
             types[i] = T.Enum(i, ENUM, "", 4, False, vals)
         elif k == FUNC and not has("func"):
             types[i] = T.Ref(i, TYPEDEF, t.name, t.type)  # type: ignore[attr-defined]

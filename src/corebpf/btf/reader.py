@@ -10,7 +10,8 @@ import gc
 import mmap
 import os
 import struct
-import threading
+import _thread
+from operator import itemgetter
 from array import array
 from typing import Iterator
 
@@ -31,6 +32,7 @@ NR_KINDS = len(_FIXED_WORDS)
 
 _MAX_DEPTH = 64  # modifier/array chains longer than this are treated as loops
 _SMALL_BTF = 20000  # below this many types the name index decodes every name (robust)
+_SCANS_BEFORE_DICTS = 8  # name lookups answered by scanning before building dicts
 POINTER_SIZE = 8
 
 KERNEL_BTF_PATH = "/sys/kernel/btf/vmlinux"
@@ -128,9 +130,12 @@ class BTF:
         if str_len and data[self._str_end - 1] != 0:
             raise BTFError(f"{what}: string section does not end with NUL")
         tstart = hdr_len + type_off
+        self._tstart = tstart
         self._w = memoryview(data)[tstart:tstart + type_len].cast("I")
         self._strings: dict[int, str] = {}
         self._names: dict | None = None
+        self._align_memo: dict[int, int] = {}
+        self._sb: bytes | None = None
         self._offs, self._cache = self._index()
 
     # ------------------------------------------------------------------ construction
@@ -225,18 +230,18 @@ class BTF:
         offs: list[int] = []
         ap = offs.append
         step = _StepCache()
-        i = 0
+        j = 1  # index of the info word; one add less per type than tracking the start
         with _NoGC():
             try:
                 while True:
-                    ap(i)
-                    i += step[w[i + 1]]
+                    ap(j)
+                    j += step[w[j]]
             except IndexError:
                 pass
             except _UnknownKind as e:
                 raise BTFError(f"{self._what()}: unknown kind {e.args[0]} at id "
                                f"{self.start_id + len(offs) - 1}") from None
-            last = offs.pop()
+            last = offs.pop() - 1
             if last == n - 1:
                 raise BTFError(f"{self._what()}: truncated type at id "
                                f"{self.start_id + len(offs)}")
@@ -310,7 +315,7 @@ class BTF:
         try:
             if tid < b.start_id:
                 raise IndexError
-            return b, b._offs[tid - b.start_id]
+            return b, b._offs[tid - b.start_id] - 1
         except IndexError:
             raise BTFError(f"{self._what()}: type id {tid} out of range "
                            f"(ids 1..{len(self) - 1})") from None
@@ -363,7 +368,7 @@ class BTF:
 
     def _decode(self, tid: int) -> T.Type:
         w = self._w
-        o = self._offs[tid - self.start_id]
+        o = self._offs[tid - self.start_id] - 1
         name_off, info, st = w[o], w[o + 1], w[o + 2]
         kind = (info >> 24) & 0x1F
         vlen = info & 0xFFFF
@@ -448,7 +453,14 @@ class BTF:
             return idx
         with _NoGC():
             w, offs, s0 = self._w, self._offs, self.start_id
-            name_offs = [w[o] for o in offs]
+            if len(offs) > 1:
+                # itemgetter gathers in C: ~40% faster than a comprehension. The view starts
+                # one word early, so the info-word index `o` addresses the name word.
+                start = self._tstart - 4
+                shifted = memoryview(self._data)[start:start + 4 * len(w)].cast("I")
+                name_offs = itemgetter(*offs)(shifted)
+            else:
+                name_offs = [w[o - 1] for o in offs]
             if len(offs) <= _SMALL_BTF:
                 # decode every name: robust against string tables with shared suffixes
                 idx = {}
@@ -461,13 +473,20 @@ class BTF:
                         idx.setdefault(nm, []).append(s0 + i)
                 idx = {"by_name": idx, "cache": {}}
             else:
-                # name_off -> last id / first id; equal unless the name is shared
-                last = dict(zip(name_offs, range(s0, s0 + len(name_offs))))
-                first = dict(zip(reversed(name_offs), range(s0 + len(name_offs) - 1, s0 - 1, -1)))
-                idx = {"last": last, "first": first, "offs": name_offs, "cache": {},
-                       "strs": bytes(self._data[self._str_start:self._str_end])}
+                # Large BTF: the name_off column as packed bytes, searched per lookup
+                # (≈1 ms); after a few lookups, dicts make further ones O(1). This keeps the
+                # first find() cheap for callers (CO-RE) that look up a handful of names.
+                idx = {"offs": name_offs, "na": array("I", name_offs).tobytes(), "cache": {},
+                       "scans": 0}
         self._names = idx
         return idx
+
+    def _strbytes(self) -> bytes:
+        """This blob's own string section as bytes (copied once)."""
+        sb = self._sb
+        if sb is None:
+            sb = self._sb = bytes(self._data[self._str_start:self._str_end])
+        return sb
 
     def _own_ids_named(self, name: str) -> list[int]:
         idx = self._name_index()
@@ -483,28 +502,47 @@ class BTF:
             return by_name.get(name, [])
         if not name:
             return []
-        last, first, name_offs = idx["last"], idx["first"], idx["offs"]
         needle = name.encode()
         if b"\0" in needle:
             return []
-        sb = idx["strs"]  # bytes: searching an mmap is slower than a one-time copy
         out: list[int] = []
-        positions = []
-        if sb.startswith(needle + b"\0"):
-            positions.append(0)
+        positions = []  # candidate name_off values (absolute: base + split string tables)
         pat = b"\0" + needle + b"\0"
-        p = sb.find(pat)
-        if p >= 0:
-            # Large (kernel) string tables are deduplicated, so the first hit is the only
-            # one; stopping there saves a scan of the rest (~1 ms for vmlinux).
-            positions.append(p + 1)
+        b: BTF | None = self
+        while b is not None:
+            # split BTF may name its types with strings of the base's table
+            sb = b._strbytes()  # bytes: searching an mmap is slower than a one-time copy
+            if sb.startswith(needle + b"\0"):
+                positions.append(b._base_strs)
+            p = sb.find(pat)
+            if p >= 0:
+                # Large (kernel) string tables are deduplicated, so the first hit is the
+                # only one; stopping there saves a scan of the rest (~1 ms for vmlinux).
+                positions.append(b._base_strs + p + 1)
+            b = b.base
         s0 = self.start_id
-        for pos in positions:
-            no = pos + self._base_strs
-            lo = first.get(no)
+        name_offs = idx["offs"]
+        if "last" not in idx:
+            idx["scans"] += 1
+            if idx["scans"] > _SCANS_BEFORE_DICTS:
+                with _NoGC():
+                    n = len(name_offs)
+                    idx["last"] = dict(zip(name_offs, range(s0, s0 + n)))
+                    idx["first"] = dict(zip(reversed(name_offs), range(s0 + n - 1, s0 - 1, -1)))
+        for no in positions:
+            if "last" not in idx:
+                na = idx["na"]
+                needle = struct.pack("<I", no)
+                q = na.find(needle)
+                while q >= 0:
+                    if not q & 3:
+                        out.append(s0 + (q >> 2))
+                    q = na.find(needle, q + 1)
+                continue
+            lo = idx["first"].get(no)
             if lo is None:
                 continue
-            hi = last[no]
+            hi = idx["last"][no]
             if lo == hi:
                 out.append(lo)
                 continue
@@ -573,39 +611,53 @@ class BTF:
                                f"{t.name!r}) has no size")
         raise BTFError(f"{self._what()}: type chain too long (loop?) at id {tid}")
 
-    def align_of(self, tid: int, _depth: int = 0) -> int:
+    def align_of(self, tid: int) -> int:
         """Natural alignment of a type; 1 for packed structs."""
-        if _depth > _MAX_DEPTH:
-            raise BTFError(f"{self._what()}: type nesting too deep (loop?) at id {tid}")
+        return self._align_of(tid, self._align_memo, set())
+
+    def _align_of(self, tid: int, memo: dict, busy: set) -> int:
+        a = memo.get(tid)
+        if a is not None:
+            return a
+        if tid in busy or len(busy) > _MAX_DEPTH:
+            raise BTFError(f"{self._what()}: type id {tid} contains itself (loop?)")
         t = self[tid]
         k = t.kind
         if k in (INT, FLOAT, ENUM, ENUM64):
-            return max(1, min(t.size, POINTER_SIZE if k != FLOAT else 16))  # type: ignore
-        if k == PTR:
-            return POINTER_SIZE
-        if k in MODIFIERS or k in (ARRAY, VAR):
-            return self.align_of(t.type, _depth + 1)  # type: ignore[attr-defined]
-        if k in (STRUCT, UNION):
-            align = 1
+            a = max(1, min(t.size, POINTER_SIZE if k != FLOAT else 16))  # type: ignore
+        elif k == PTR:
+            a = POINTER_SIZE
+        elif k in MODIFIERS or k in (ARRAY, VAR):
+            busy.add(tid)
+            a = self._align_of(t.type, memo, busy)  # type: ignore[attr-defined]
+            busy.discard(tid)
+        elif k in (STRUCT, UNION):
+            busy.add(tid)
+            a = 1
             for m in t.members:  # type: ignore[attr-defined]
-                a = self.align_of(m.type, _depth + 1)
-                if not m.bitfield_size and m.bit_offset % (8 * a):
-                    return 1  # a misplaced member means the struct is packed
-                align = max(align, a)
-            if t.size % align:  # type: ignore[attr-defined]
-                return 1
-            return align
-        if k == DATASEC:
-            return 1
-        raise BTFError(f"{self._what()}: type id {tid} ({t.kind_name} {t.name!r}) "
-                       "has no alignment")
+                ma = self._align_of(m.type, memo, busy)
+                if not m.bitfield_size and m.bit_offset % (8 * ma):
+                    a = 0  # a misplaced member means the struct is packed
+                    break
+                a = max(a, ma)
+            busy.discard(tid)
+            if a == 0 or t.size % a:  # type: ignore[attr-defined]
+                a = 1
+        elif k == DATASEC:
+            a = 1
+        else:
+            raise BTFError(f"{self._what()}: type id {tid} ({t.kind_name} {t.name!r}) "
+                           "has no alignment")
+        memo[tid] = a
+        return a
 
     def type_name(self, tid: int) -> str:
         """C spelling of a type: ``struct task_struct *``, ``unsigned int[16]``."""
-        return self._c_decl(tid, "", 0)
+        return self._c_decl(tid, "", 0, [4096])
 
-    def _c_decl(self, tid: int, inner: str, depth: int) -> str:
-        if depth > _MAX_DEPTH:
+    def _c_decl(self, tid: int, inner: str, depth: int, budget: list) -> str:
+        budget[0] -= 1
+        if depth > _MAX_DEPTH or budget[0] < 0:
             raise BTFError(f"{self._what()}: type nesting too deep (loop?) at id {tid}")
         t = self[tid]
         k = t.kind
@@ -614,28 +666,29 @@ class BTF:
             d = "*" + inner
             if pk in (ARRAY, FUNC_PROTO):
                 d = "(" + d + ")"
-            return self._c_decl(t.type, d, depth + 1)  # type: ignore[attr-defined]
+            return self._c_decl(t.type, d, depth + 1, budget)  # type: ignore[attr-defined]
         if k in (CONST, VOLATILE, RESTRICT):
             q = {CONST: "const", VOLATILE: "volatile", RESTRICT: "restrict"}[k]
             tk = self.kind_of(t.type)  # type: ignore[attr-defined]
             if tk == PTR:  # `char *const`: the qualifier binds to the pointer
                 return self._c_decl(t.type, q + (" " + inner if inner else ""),  # type: ignore
-                                    depth + 1)
-            return q + " " + self._c_decl(t.type, inner, depth + 1)  # type: ignore
+                                    depth + 1, budget)
+            return q + " " + self._c_decl(t.type, inner, depth + 1, budget)  # type: ignore
         if k == TYPE_TAG:
-            return self._c_decl(t.type, inner, depth + 1)  # type: ignore[attr-defined]
+            return self._c_decl(t.type, inner, depth + 1, budget)  # type: ignore[attr-defined]
         if k == ARRAY:
-            return self._c_decl(t.type, f"{inner}[{t.nelems}]", depth + 1)  # type: ignore
+            return self._c_decl(t.type, f"{inner}[{t.nelems}]", depth + 1, budget)  # type: ignore
         if k == FUNC_PROTO:
             ps = []
             for p in t.params:  # type: ignore[attr-defined]
-                ps.append("..." if p.type == 0 else self._c_decl(p.type, p.name, depth + 1))
+                ps.append("..." if p.type == 0 else
+                          self._c_decl(p.type, p.name, depth + 1, budget))
             d = f"{inner}({', '.join(ps) or 'void'})"
-            return self._c_decl(t.return_type, d, depth + 1)  # type: ignore[attr-defined]
+            return self._c_decl(t.return_type, d, depth + 1, budget)  # type: ignore[attr-defined]
         if k == FUNC:
-            return self._c_decl(t.type, t.name + inner, depth + 1)  # type: ignore
+            return self._c_decl(t.type, t.name + inner, depth + 1, budget)  # type: ignore
         if k == VAR:
-            return self._c_decl(t.type, t.name + inner, depth + 1)  # type: ignore
+            return self._c_decl(t.type, t.name + inner, depth + 1, budget)  # type: ignore
         if k in (STRUCT, UNION, ENUM, ENUM64, FWD):
             kw = ("union" if k == UNION or (k == FWD and t.union) else  # type: ignore
                   "enum" if k in (ENUM, ENUM64) else "struct")
@@ -693,20 +746,25 @@ class BTF:
             raise BTFError(f"empty member path {path!r}")
         return bit, member
 
-    def _find_member(self, tid: int, name: str, depth: int) -> tuple[int, T.Member] | None:
+    def _find_member(self, tid: int, name: str, depth: int,
+                     seen: set | None = None) -> tuple[int, T.Member] | None:
         if depth > _MAX_DEPTH:
             return None
+        seen = set() if seen is None else seen
         t = self.resolve(tid)
         if t.kind not in (STRUCT, UNION):
             raise BTFError(f"{self.type_name(tid)} is not a struct or union")
         for m in t.members:  # type: ignore[attr-defined]
             if m.name == name:
                 return m.bit_offset, m
+        seen.add(t.id)  # searched already: a second visit cannot find more
         for m in t.members:  # type: ignore[attr-defined]
-            if not m.name and self.resolve(m.type).kind in (STRUCT, UNION):
-                r = self._find_member(m.type, name, depth + 1)
-                if r is not None:
-                    return m.bit_offset + r[0], r[1]
+            if not m.name:
+                inner = self.resolve(m.type)
+                if inner.kind in (STRUCT, UNION) and inner.id not in seen:
+                    r = self._find_member(m.type, name, depth + 1, seen)
+                    if r is not None:
+                        return m.bit_offset + r[0], r[1]
         return None
 
     def member_offset(self, tid: int, path: str) -> int:
@@ -719,7 +777,7 @@ class BTF:
 
 _KERNEL: BTF | None = None
 _MODULES: dict[str, BTF] = {}
-_LOCK = threading.Lock()
+_LOCK = _thread.allocate_lock()  # _thread: no import cost of threading
 
 
 def _fetch_kernel_btf(_sys, btf_id: int) -> tuple[bytes, str, bool]:

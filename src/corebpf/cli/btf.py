@@ -67,13 +67,30 @@ def open_btf(path: str | None, base: str | None = None, btf_id: int | None = Non
 
 # ----------------------------------------------------------------------------- dump
 
+def _raw_blob(path: str) -> bytes | None:
+    """The bytes of a standalone raw BTF file (vmlinux): the dumpers read them directly,
+    no type index needed. None for ELF objects and split (module) BTF."""
+    real = os.path.realpath(path)
+    sysfs = os.path.dirname(os.path.realpath(VMLINUX))
+    if os.path.dirname(real) == sysfs and real != os.path.realpath(VMLINUX):
+        return None  # a module: split BTF on top of vmlinux
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data if data[:2] == b"\x9f\xeb" else None
+
+
 def cmd_dump(args: argparse.Namespace) -> int:
     from ..errors import BTFError
 
-    btf = open_btf(args.file, args.base, args.id)
-    fmt = args.format or ("raw" if out.wants_json(args) else "raw")
-    if args.format is None and not out.wants_json(args):
-        fmt = "raw"
+    fmt = args.format or "raw"
+    btf = None
+    if not args.type and not out.wants_json(args) and args.id is None and args.base is None:
+        btf = _raw_blob(args.file or VMLINUX)
+    if btf is None:
+        btf = open_btf(args.file, args.base, args.id)
     ids = None
     if args.type:
         ids = []
@@ -97,7 +114,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
         out.print_json(out_json, args)
         return 0
     else:
-        text = "".join(line + "\n" for line in raw_lines(btf, ids))
+        from ..btf.cdump import dump_raw
+        text = dump_raw(btf, ids)
     if args.output:
         with open(args.output, "w") as f:
             f.write(text)
@@ -109,70 +127,6 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 _ENC = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
 _LINKAGE = {0: "static", 1: "global", 2: "extern"}
-
-
-def _q(name: str) -> str:
-    return f"'{name or '(anon)'}'"
-
-
-def raw_lines(btf: Any, ids: list[int] | None = None) -> Iterator[str]:
-    """``bpftool btf dump ... format raw`` lines for this BTF's own types (or ``ids``)."""
-    from ..btf import types as T
-
-    for tid in (ids if ids is not None else range(btf.start_id, len(btf))):
-        t = btf[tid]
-        k = t.kind
-        head = f"[{tid}] {t.kind_name} {_q(t.name)}"
-        if k == T.INT:
-            yield (f"{head} size={t.size} bits_offset={t.offset} nr_bits={t.bits} "
-                   f"encoding={_ENC.get(t.encoding, 'UNKN')}")
-        elif k in (T.PTR, T.TYPEDEF, T.VOLATILE, T.CONST, T.RESTRICT, T.TYPE_TAG):
-            yield f"{head} type_id={t.type}"
-        elif k == T.ARRAY:
-            yield f"{head} type_id={t.type} index_type_id={t.index_type} nr_elems={t.nelems}"
-        elif k in (T.STRUCT, T.UNION):
-            yield f"{head} size={t.size} vlen={len(t.members)}"
-            for m in t.members:
-                bf = f" bitfield_size={m.bitfield_size}" if m.bitfield_size else ""
-                yield f"\t{_q(m.name)} type_id={m.type} bits_offset={m.bit_offset}{bf}"
-        elif k in (T.ENUM, T.ENUM64):
-            yield (f"{head} encoding={'SIGNED' if t.signed else 'UNSIGNED'} size={t.size} "
-                   f"vlen={len(t.values)}")
-            bits = 32 if k == T.ENUM else 64
-            sfx = "" if k == T.ENUM else ("LL" if t.signed else "ULL")
-            for v in t.values:
-                val = v.value
-                if t.signed:
-                    val &= (1 << bits) - 1
-                    if val >= 1 << (bits - 1):
-                        val -= 1 << bits
-                else:
-                    val &= (1 << bits) - 1
-                yield f"\t{_q(v.name)} val={val}{sfx}"
-        elif k == T.FWD:
-            yield f"{head} fwd_kind={'union' if t.union else 'struct'}"
-        elif k == T.FUNC:
-            yield f"{head} type_id={t.type} linkage={_LINKAGE.get(t.linkage, t.linkage)}"
-        elif k == T.FUNC_PROTO:
-            yield f"{head} ret_type_id={t.return_type} vlen={len(t.params)}"
-            for prm in t.params:
-                yield f"\t{_q(prm.name)} type_id={prm.type}"
-        elif k == T.VAR:
-            yield f"{head} type_id={t.type}, linkage={_LINKAGE.get(t.linkage, t.linkage)}"
-        elif k == T.DATASEC:
-            yield f"{head} size={t.size} vlen={len(t.vars)}"
-            for v in t.vars:
-                try:
-                    vn = btf[v.type].name
-                except Exception:  # noqa: BLE001 - a bad reference still gets listed
-                    vn = "(invalid)"
-                yield f"\ttype_id={v.type} offset={v.offset} size={v.size} (VAR {_q(vn)})"
-        elif k == T.FLOAT:
-            yield f"{head} size={t.size}"
-        elif k == T.DECL_TAG:
-            yield f"{head} type_id={t.type} component_idx={t.component_idx}"
-        else:
-            yield f"{head}"
 
 
 def raw_json(btf: Any, ids: list[int] | None = None) -> Iterator[dict]:

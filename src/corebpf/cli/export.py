@@ -3,6 +3,7 @@
 The config names an object to load and attach (optional) and the maps to export::
 
     object: /usr/lib/corebpf/pktcount.bpf.o   # optional: loaded and attached at start
+    programs: [on_wakeup, on_switch]          # optional: load only these programs
     attach: true                              # attach_all() (default true)
     xdp: {program: count_packets, iface: eth0} # optional: attach one XDP program
     metrics:
@@ -176,7 +177,7 @@ def _fmt(v: float) -> str:
         return "+Inf"
     if float(v).is_integer() and abs(v) < 1 << 53:
         return str(int(v))
-    return repr(float(v))
+    return f"{v:.12g}"  # 1.5e-05, not 1.4999999999999999e-05 from the scaling
 
 
 class Exporter:
@@ -202,7 +203,8 @@ class Exporter:
         cfg = self.cfg
         if cfg.get("object"):
             import corebpf
-            self.obj = corebpf.load(cfg["object"], variables=cfg.get("variables") or None)
+            self.obj = corebpf.load(cfg["object"], variables=cfg.get("variables") or None,
+                                    programs=cfg.get("programs") or None)
             if cfg.get("attach", True):
                 self.obj.attach_all()
             x = cfg.get("xdp")

@@ -1,4 +1,4 @@
-"""``corebpf inspect OBJECT [--json]``
+"""``corebpf inspect OBJECT [--json] [--disasm [--program NAME]...]``
 
 Shows what a compiled BPF object holds, without loading it: programs (section, program type,
 expected attach type, attach target, instruction count, relocations by kind, CO-RE records),
@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="show the programs, maps and variables of an object",
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
     p.add_argument("object", help="compiled BPF object (.bpf.o)")
+    p.add_argument("-d", "--disasm", action="store_true",
+                   help="also disassemble the programs, with source lines and relocations")
+    p.add_argument("--program", action="append", default=[], metavar="NAME",
+                   help="with --disasm: only this function (repeat for several)")
     add_json_flags(p)
     p.set_defaults(func=run)
 
@@ -103,6 +107,8 @@ def describe(spec: Any) -> dict[str, Any]:
         if m.internal:
             d["internal"] = m.internal
             d["frozen"] = m.freeze
+        if m.struct_ops_progs:
+            d["struct_ops"] = dict(m.struct_ops_progs)
         return d
 
     def var(v: Any) -> dict[str, Any]:
@@ -141,6 +147,32 @@ def describe(spec: Any) -> dict[str, Any]:
     }
 
 
+def disassemble(p: Any) -> list[str]:
+    """Kernel-style listing of one function: source lines from line_info as ``;`` comments
+    and each relocation's target after the instruction it patches."""
+    from .. import asm
+    relos = {r.insn: r for r in p.relocations}
+    lines_at = {}
+    for li in p.line_info:
+        lines_at.setdefault(li.insn_off, li)
+    out: list[str] = []
+    pc = 0
+    last = None
+    for ins in asm.decode(p.insns):
+        li = lines_at.get(pc)
+        if li is not None and (li.text or li.line) and (li.file, li.line) != last:
+            last = (li.file, li.line)
+            where = f"{li.file.rsplit('/', 1)[-1]}:{li.line}" if li.file else f"line {li.line}"
+            out.append(f"; {li.text.strip()} @ {where}" if li.text else f"; @ {where}")
+        text = f"{pc:4d}: {asm.format_insn(ins)}"
+        r = relos.get(pc)
+        if r is not None:
+            text += f"  ; {r.kind} {r.target}" + (f"+{r.offset}" if r.offset else "")
+        out.append(text)
+        pc += ins.slots
+    return out
+
+
 def _fmt_relocs(counts: dict[str, int]) -> str:
     return " ".join(f"{k}={n}" for k, n in counts.items() if n) or "-"
 
@@ -151,7 +183,7 @@ def render(d: dict[str, Any]) -> list[str]:
            + (f", kernel version {d['kern_version']:#x}" if d["kern_version"] else "")
            + ("" if d["btf"] else ", no BTF")]
     out.append("")
-    out.append(f"programs ({len(d['programs'])}):")
+    out.append(f"programs ({len(d['programs'])}):" if d["programs"] else "programs: (none)")
     rows = [(p["name"], p["section"], p["type"], p["attach_type"] or "-",
              p["attach_to"] or "-", p["insns"], _fmt_relocs(p["relocations"]),
              p["core_relocations"] or "-",
@@ -159,9 +191,10 @@ def render(d: dict[str, Any]) -> list[str]:
                                       ("noautoload", not p["autoload"]),
                                       ("unknown-section", "warning" in p)) if on) or "-")
             for p in d["programs"]]
-    out += ["  " + ln for ln in table(rows, ("NAME", "SECTION", "TYPE", "ATTACH TYPE",
-                                             "TARGET", "INSNS", "RELOCATIONS", "CO-RE",
-                                             "NOTES"), right=(5,))]
+    if rows:
+        out += ["  " + ln for ln in table(rows, ("NAME", "SECTION", "TYPE", "ATTACH TYPE",
+                                                 "TARGET", "INSNS", "RELOCATIONS", "CO-RE",
+                                                 "NOTES"), right=(5, 7))]
     if d["subprograms"]:
         out.append("")
         out.append(f"subprograms ({len(d['subprograms'])}):")
@@ -185,14 +218,19 @@ def render(d: dict[str, Any]) -> list[str]:
             notes.append("init=" + ",".join(f"{k}:{v}" for k, v in m["initial_slots"].items()))
         if m.get("frozen"):
             notes.append("frozen")
+        if m.get("struct_ops"):
+            notes.append("ops=" + ",".join(f"{k}:{v}" for k, v in m["struct_ops"].items()))
         if m.get("map_extra"):
             notes.append(f"extra={m['map_extra']}")
         rows.append((m["name"], m["type"], m["key_size"], m["value_size"], m["max_entries"],
                      ",".join(m["flags"]) or "-", m["key_type"] or "-", m["value_type"] or "-",
                      " ".join(notes) or "-"))
-    out += ["  " + ln for ln in table(rows, ("NAME", "TYPE", "KEY", "VALUE", "MAX_ENTRIES",
-                                             "FLAGS", "KEY TYPE", "VALUE TYPE", "NOTES"),
-                                      right=(2, 3, 4))]
+    if rows:
+        out += ["  " + ln for ln in table(rows, ("NAME", "TYPE", "KEY", "VALUE", "MAX_ENTRIES",
+                                                 "FLAGS", "KEY TYPE", "VALUE TYPE", "NOTES"),
+                                          right=(2, 3, 4))]
+    else:
+        out.append("  (none)")
     if d["variables"]:
         out.append("")
         out.append(f"variables ({len(d['variables'])}):")
@@ -215,10 +253,25 @@ def render(d: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from ..spec import ObjectSpec
+    from ..errors import Error
     spec = ObjectSpec.from_file(args.object)
     d = describe(spec)
+    listings: dict[str, list[str]] = {}
+    if getattr(args, "disasm", False):
+        names = args.program or list(spec.functions)
+        for n in names:
+            if n not in spec.functions:
+                raise Error(f"{args.object}: no function {n!r} (have: "
+                            f"{', '.join(spec.functions) or 'none'})")
+            listings[n] = disassemble(spec.functions[n])
     if wants_json(args):
+        if listings:
+            d["disasm"] = listings
         print_json(d, args)
     else:
-        sys.stdout.write("\n".join(render(d)) + "\n")
+        out = render(d)
+        for n, lines in listings.items():
+            f = spec.functions[n]
+            out += ["", f"{n} ({f.section}, {f.insn_count} insns):"] + ["  " + x for x in lines]
+        sys.stdout.write("\n".join(out) + "\n")
     return 0

@@ -52,8 +52,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
     _ensure_pin_dir(args.pin_dir)
     ok = not unknown
-    with load(spec, btf=args.btf, programs=names, continue_on_error=True,
-              log_level=args.log_level) as obj:
+    try:
+        obj = load(spec, btf=args.btf, programs=names, continue_on_error=True,
+                   log_level=args.log_level)
+    except Error as e:
+        # nothing could load (a map, the BTF ...): still one line per program
+        reason = " ".join(str(e).split())
+        for n in names:
+            print(f"{n}: failed: {reason}")
+        return 1
+    with obj:
         for n in names:
             prog = obj.programs.get(n)
             if prog is None:

@@ -4,8 +4,8 @@
 Loads the object (global variables set first with --set), attaches every program it can
 (XDP/TC on --iface, cgroup programs on --cgroup, perf_event programs sampling at 49 Hz),
 streams the events of every ring/perf buffer decoded through BTF, and when the run ends
-(--duration, Ctrl-C, SIGTERM) detaches everything and prints the final contents of the
-other maps. ``--duration 0`` loads, attaches, detaches and exits.
+(--duration, Ctrl-C, SIGTERM) prints what iterator programs produce, detaches everything
+and prints the final contents of the other maps. ``--duration 0`` loads, attaches, detaches and exits.
 """
 from __future__ import annotations
 
@@ -282,6 +282,14 @@ class _Printer:
                                + "\n")
             self.out.write("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip() + "\n")
 
+    def iter(self, name: str, text: str) -> None:
+        if self.as_json:
+            self.out.write(self._dumps({"iter": name, "output": text}) + "\n")
+        else:
+            self.out.write(f"\niter {name}:\n{text}")
+            if text and not text.endswith("\n"):
+                self.out.write("\n")
+
     def map(self, name: str, entries: list[tuple[Any, Any]], hist: list[int] | None) -> None:
         if self.as_json:
             rec: dict[str, Any] = {"map": name, "entries": [
@@ -366,8 +374,8 @@ def dump_maps(obj: Any, printer: _Printer, skip: set[str]) -> None:
 
 # --------------------------------------------------------------------------- run
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """Raised by the SIGTERM handler (a BaseException so no ``except Exception`` eats it)."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -416,6 +424,14 @@ def run(args: argparse.Namespace) -> int:
                     time.sleep(step)
         except (KeyboardInterrupt, _Stop):
             pass
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut cleanup
+        # iterators run now, once, their output printed before the maps
+        for ln in obj.links:
+            if hasattr(ln, "read_text"):
+                try:
+                    printer.iter(getattr(ln.program, "name", "iter"), ln.read_text())
+                except Error as e:
+                    _note(f"iterator {ln!r}: {e}")
         # detach first so that the maps hold their final values, then drain what is left
         for ln in obj.links:
             try:

@@ -52,11 +52,17 @@ _LAZY = {
 }
 
 
+_MODULES = ("base", "tracepoint", "raw_tp", "tracing", "kprobe", "uprobe", "usdt", "xdp",
+            "tc", "cgroup", "socket", "perf_event", "iter", "netfilter", "struct_ops")
+
+
 def __getattr__(name: str) -> Any:
+    import importlib
+    if name in _MODULES:   # corebpf.link.tracing etc. without importing them explicitly
+        return importlib.import_module(f".{name}", __name__)
     mod = _LAZY.get(name)
     if mod is None:
         raise AttributeError(f"module 'corebpf.link' has no attribute {name!r}")
-    import importlib
     value = getattr(importlib.import_module(f".{mod}", __name__), name)
     globals()[name] = value
     return value
@@ -305,7 +311,10 @@ def auto_attachable(program: Any, **opts: Any) -> bool:
     if base in ("tp", "tracepoint", "raw_tp", "raw_tracepoint", "kprobe", "kretprobe",
                 "ksyscall", "kretsyscall", "kprobe.multi", "kretprobe.multi"):
         return bool(rest)
-    if base in ("tp_btf", "fentry", "fexit", "fmod_ret", "lsm", "iter"):
+    if base == "iter":   # map iterators need a map
+        return rest not in ("bpf_map_elem", "bpf_sk_storage_map", "sockmap") or \
+            opts.get("map") is not None
+    if base in ("tp_btf", "fentry", "fexit", "fmod_ret", "lsm"):
         return True
     if base in ("uprobe", "uretprobe", "uprobe.multi", "uretprobe.multi", "usdt"):
         return ":" in rest

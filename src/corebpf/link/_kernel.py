@@ -94,6 +94,17 @@ def tracefs() -> str:
     return _sys.mount_tracefs()
 
 
+def tracefs_append(path: str, line: str) -> None:
+    """Append one command line to a tracefs control file (kprobe_events, uprobe_events).
+
+    Raw os.write: Python's append mode seeks to the end first, which tracefs refuses."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
 def fd_close(fd: int) -> None:
     try:
         os.close(fd)

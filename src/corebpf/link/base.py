@@ -150,8 +150,8 @@ class Link:
     program (as given), ``hook`` names the hook family and ``target`` what was attached to.
     """
 
-    __slots__ = ("_fd", "program", "hook", "target", "_owned", "_undo", "pinned_path",
-                 "__weakref__")
+    __slots__ = ("_fd", "program", "hook", "target", "_owned", "_undo", "_after",
+                 "pinned_path", "__weakref__")
 
     def __init__(self, fd: int | None, program: Any = None, hook: str = "link",
                  target: Any = None, owned: list[int] | None = None,
@@ -162,6 +162,7 @@ class Link:
         self.target = target
         self._owned = owned or []   # other fds to close with the link (perf events, ...)
         self._undo = undo           # detaches what has no link fd (netlink, setsockopt ...)
+        self._after: Callable[[], None] | None = None  # runs once the fds are closed
         self.pinned_path: str | None = None
 
     # -- fd ---------------------------------------------------------------------------
@@ -179,7 +180,8 @@ class Link:
 
     @property
     def closed(self) -> bool:
-        return self._fd is None and not self._owned and self._undo is None
+        return self._fd is None and not self._owned and self._undo is None \
+            and self._after is None
 
     @property
     def is_bpf_link(self) -> bool:
@@ -189,6 +191,7 @@ class Link:
     def close(self) -> None:
         """Release the attachment; the kernel detaches unless the link is pinned."""
         undo, self._undo = self._undo, None
+        after, self._after = getattr(self, "_after", None), None
         fd, self._fd = self._fd, None
         owned, self._owned = self._owned, []
         err: BaseException | None = None
@@ -201,6 +204,11 @@ class Link:
             K.fd_close(fd)
         for o in owned:
             K.fd_close(o)
+        if after is not None:
+            try:
+                after()
+            except Exception as e:  # noqa: BLE001
+                err = err or e
         if err is not None:
             raise err
 

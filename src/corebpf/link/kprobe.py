@@ -7,6 +7,7 @@ says so, before touching anything.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import platform
 import struct
@@ -21,6 +22,7 @@ BPF_TRACE_KPROBE_MULTI = 42
 BPF_F_KPROBE_MULTI_RETURN = 1
 _PMU = "/sys/bus/event_source/devices/kprobe"
 UNAVAILABLE = "kprobes are not available on this kernel (CONFIG_KPROBES off or no kprobe PMU)"
+_seq = itertools.count()  # unique tracefs event names within this process
 
 
 def kprobes_available() -> bool:
@@ -72,11 +74,11 @@ def _attach_legacy(program: Any, func: str, offset: int, retprobe: bool,
                    cookie: int) -> Link:
     hook = "kretprobe" if retprobe else "kprobe"
     root = K.tracefs()
-    ev = f"corebpf_{os.getpid()}_{''.join(c if c.isalnum() else '_' for c in func)}_{offset}"
+    ev = (f"corebpf_{os.getpid()}_{next(_seq)}_"
+          f"{''.join(c if c.isalnum() else '_' for c in func)[:32]}_{offset}")
     spec = f"{'r' if retprobe else 'p'}:kprobes/{ev} {func}" + (f"+{offset}" if offset else "")
     try:
-        with open(f"{root}/kprobe_events", "a") as f:
-            f.write(spec + "\n")
+        K.tracefs_append(f"{root}/kprobe_events", spec)
         with open(f"{root}/events/kprobes/{ev}/id") as f:
             tid = int(f.read())
     except OSError as e:
@@ -85,8 +87,7 @@ def _attach_legacy(program: Any, func: str, offset: int, retprobe: bool,
 
     def remove() -> None:
         try:
-            with open(f"{root}/kprobe_events", "a") as f:
-                f.write(f"-:kprobes/{ev}\n")
+            K.tracefs_append(f"{root}/kprobe_events", f"-:kprobes/{ev}")
         except OSError:
             pass
     try:
@@ -95,7 +96,7 @@ def _attach_legacy(program: Any, func: str, offset: int, retprobe: bool,
     except BaseException:
         remove()
         raise
-    link._undo = remove
+    link._after = remove  # the event can go once no perf event uses it
     return link
 
 

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 from ..errors import AttachError, KernelError
 from . import _kernel as K
-from .base import Link, fdnum, prog_name
+from .base import Link, fdnum
 
 BPF_PERF_EVENT = 41  # enum bpf_attach_type
 
@@ -30,6 +30,7 @@ SOFTWARE_EVENTS = {"cpu-clock": 0, "task-clock": 1, "page-faults": 2,
                    "dummy": 9, "bpf-output": 10}
 HARDWARE_EVENTS = {"cpu-cycles": 0, "instructions": 1, "cache-references": 2,
                    "cache-misses": 3, "branch-instructions": 4, "branch-misses": 5}
+
 
 def attach_perf_fd(program: Any, pfd: int, hook: str, target: Any, cookie: int = 0,
                    owned: list[int] | None = None, use_link: bool | None = None) -> Link:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import AttachError, KernelError, NotSupported
 from . import _kernel as K
-from .base import Link, fdnum, prog_name
+from .base import Link, fdnum
 
 # enum bpf_attach_type
 BPF_TRACE_RAW_TP = 23

@@ -7,6 +7,7 @@ name (``libc.so.6``, ``libc``) found in the library directories or, with ``pid``
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import struct
 from typing import Any, Sequence
@@ -22,6 +23,7 @@ BPF_F_UPROBE_MULTI_RETURN = 1
 _PMU = "/sys/bus/event_source/devices/uprobe"
 _LIB_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
              "/lib", "/usr/lib", "/usr/local/lib")
+_seq = itertools.count()  # unique tracefs event names within this process
 
 
 def resolve_path(binary: str, pid: int | None = None) -> str:
@@ -142,11 +144,10 @@ def attach_uprobe(program: Any, binary: str, func: str | None = None, *, offset:
 def _attach_legacy(program: Any, path: str, off: int, retprobe: bool, pid: int | None,
                    cookie: int, hook: str, target: str) -> Link:
     root = K.tracefs()
-    ev = f"corebpf_{os.getpid()}_{abs(hash(path)) % 10**8}_{off:x}"
+    ev = f"corebpf_{os.getpid()}_{next(_seq)}_{'r' if retprobe else 'p'}_{off:x}"
     spec = f"{'r' if retprobe else 'p'}:uprobes/{ev} {path}:{off:#x}"
     try:
-        with open(f"{root}/uprobe_events", "a") as f:
-            f.write(spec + "\n")
+        K.tracefs_append(f"{root}/uprobe_events", spec)
         with open(f"{root}/events/uprobes/{ev}/id") as f:
             tid = int(f.read())
     except OSError as e:
@@ -155,8 +156,7 @@ def _attach_legacy(program: Any, path: str, off: int, retprobe: bool, pid: int |
 
     def remove() -> None:
         try:
-            with open(f"{root}/uprobe_events", "a") as f:
-                f.write(f"-:uprobes/{ev}\n")
+            K.tracefs_append(f"{root}/uprobe_events", f"-:uprobes/{ev}")
         except OSError:
             pass
     try:
@@ -166,7 +166,7 @@ def _attach_legacy(program: Any, path: str, off: int, retprobe: bool, pid: int |
     except BaseException:
         remove()
         raise
-    link._undo = remove
+    link._after = remove  # the event can go once no perf event uses it
     return link
 
 

@@ -20,8 +20,8 @@ XDP_FLAGS_DRV_MODE = 1 << 2
 XDP_FLAGS_HW_MODE = 1 << 3
 XDP_FLAGS_REPLACE = 1 << 4
 MODES = {None: 0, "auto": 0, "generic": XDP_FLAGS_SKB_MODE, "skb": XDP_FLAGS_SKB_MODE,
-         "native": XDP_FLAGS_DRV_MODE, "driver": XDP_FLAGS_DRV_MODE, "drv": XDP_FLAGS_DRV_MODE,
-         "offload": XDP_FLAGS_HW_MODE, "hw": XDP_FLAGS_HW_MODE}
+         "native": XDP_FLAGS_DRV_MODE, "driver": XDP_FLAGS_DRV_MODE,
+         "drv": XDP_FLAGS_DRV_MODE, "offload": XDP_FLAGS_HW_MODE, "hw": XDP_FLAGS_HW_MODE}
 IFLA_XDP = 43
 IFLA_XDP_FD = 1
 IFLA_XDP_FLAGS = 3

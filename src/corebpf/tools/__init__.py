@@ -4,6 +4,11 @@ Run one as ``python -m corebpf.tools.NAME`` or ``corebpf tool NAME``.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
 # tool name -> one-line description (also the list `corebpf tool` shows)
 TOOLS = {
     "execsnoop": "trace exec() calls: pid, parent, return value, arguments",
@@ -18,4 +23,16 @@ TOOLS = {
     "profile": "CPU profiler: sampled kernel and user stacks, symbolized",
 }
 
-__all__ = ["TOOLS"]
+
+
+def object_path(name: str) -> "Path":
+    """Path of the prebuilt CO-RE object of tool ``name`` (e.g. ``"execsnoop"``)."""
+    from pathlib import Path
+    p = Path(__file__).resolve().parent / f"{name}.bpf.o"
+    if name not in TOOLS or not p.exists():
+        from ..errors import Error
+        raise Error(f"no prebuilt tool object {name!r}; known: {', '.join(TOOLS)}")
+    return p
+
+
+__all__ = ["TOOLS", "object_path"]

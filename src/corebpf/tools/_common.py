@@ -158,7 +158,7 @@ def run_main(fn: Callable[[list[str] | None], int]) -> None:
     try:
         sys.exit(fn(None))
     except Error as e:
-        print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+        print(f"{Path(sys.argv[0]).stem}: error: {e}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from typing import Any
 
 
 class SymbolTable:
@@ -140,6 +139,3 @@ class ProcessSymbols:
                 return f"{hit[0]}+{hit[1]:#x}" if hit else f"{base}+{addr - lo + off:#x}"
         return f"{addr:#x}"
 
-
-def describe(obj: Any) -> str:  # pragma: no cover - debugging aid
-    return repr(obj)

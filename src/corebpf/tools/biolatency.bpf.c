@@ -19,8 +19,7 @@ struct {
 	__type(value, __u64);
 } hist SEC(".maps");
 
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(on_issue, struct request *rq)
+static __always_inline int record_issue(struct request *rq)
 {
 	__u64 ts = bpf_ktime_get_ns();
 
@@ -28,8 +27,7 @@ int BPF_PROG(on_issue, struct request *rq)
 	return 0;
 }
 
-SEC("tp_btf/block_rq_complete")
-int BPF_PROG(on_complete, struct request *rq, int error, unsigned int nr_bytes)
+static __always_inline int record_complete(struct request *rq)
 {
 	__u64 *tsp, delta, *count;
 	__u32 slot;
@@ -46,6 +44,31 @@ int BPF_PROG(on_complete, struct request *rq, int error, unsigned int nr_bytes)
 	if (count)
 		__sync_fetch_and_add(count, 1);
 	return 0;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(on_issue, struct request *rq)
+{
+	return record_issue(rq);
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(on_complete, struct request *rq, int error, unsigned int nr_bytes)
+{
+	return record_complete(rq);
+}
+
+/* Raw-tracepoint twins, for kernels where tp_btf is missing or refused. */
+SEC("raw_tp/block_rq_issue")
+int BPF_PROG(on_issue_raw, struct request *rq)
+{
+	return record_issue(rq);
+}
+
+SEC("raw_tp/block_rq_complete")
+int BPF_PROG(on_complete_raw, struct request *rq, int error, unsigned int nr_bytes)
+{
+	return record_complete(rq);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -10,7 +10,7 @@ from ._hist import hist_main
 
 def main(argv: list[str] | None = None) -> int:
     return hist_main("biolatency", "Block I/O latency histogram (block_rq_issue -> "
-                     "block_rq_complete).", "usecs", argv)
+                     "block_rq_complete).", "usecs", argv, what="block I/O latency")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,14 @@ struct {
 	__type(value, struct event);
 } execs SEC(".maps");
 
+/* exec() calls per user id, successful or not */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} execs_by_uid SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
@@ -86,11 +94,17 @@ int on_execve_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct event *e, *out;
+	__u64 one = 1, *n;
 
 	e = bpf_map_lookup_elem(&execs, &tid);
 	if (!e)
 		return 0;
 	e->retval = ctx->ret;
+	n = bpf_map_lookup_elem(&execs_by_uid, &e->uid);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&execs_by_uid, &e->uid, &one, BPF_NOEXIST);
 	if (ignore_failed && ctx->ret < 0)
 		goto cleanup;
 	out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -24,7 +25,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="XDP mode (default: native if the driver has it, else generic)")
     p.add_argument("-i", "--interval", type=float, default=1.0, metavar="SECONDS",
                    help="print the count every SECONDS (default 1)")
+    p.add_argument("--plot", metavar="FILE", help="save packets/s over time as .png/.svg "
+                   "(needs matplotlib: pip install 'corebpf[plot]')")
     args = p.parse_args(argv)
+    if args.plot:
+        from .. import viz
+        viz.check_plot(args.plot)
+    series: list[tuple[float, float]] = []
+    t0 = time.monotonic()
     with corebpf.load(object_path("pktcount")) as obj:
         prog = obj.programs["count_packets"]
         kw = {"mode": args.mode} if args.mode else {}
@@ -37,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                 n, now = read_count(obj), time.monotonic()
                 rate = (n - last[0]) / max(now - last[1], 1e-9)
                 last[:] = [n, now]
+                series.append((now - t0, rate))
                 if args.json:
                     print(json.dumps({"iface": args.iface, "packets": n,
                                       "rate": round(rate, 1)}), flush=True)
@@ -45,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
 
             sleep_until(deadline, args.interval, tick)
             tick()
+    if args.plot:
+        from .. import viz
+        viz.plot_time_series({f"{args.iface} packets/s": series}, args.plot,
+                             ylabel="packets/s", title="pktcount")
+        print(f"saved {args.plot}", file=sys.stderr)
     return 0
 
 

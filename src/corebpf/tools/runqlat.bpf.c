@@ -47,8 +47,7 @@ int BPF_PROG(on_wakeup_new, struct task_struct *p)
 	return record_wakeup(p);
 }
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+static __always_inline int record_switch(struct task_struct *prev, struct task_struct *next)
 {
 	__u32 pid, slot;
 	__u64 *tsp, delta;
@@ -71,6 +70,32 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	if (count)
 		__sync_fetch_and_add(count, 1);
 	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return record_switch(prev, next);
+}
+
+/* The same through raw tracepoints, for kernels where tp_btf is missing or refused: the
+   front end loads one set or the other. */
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(on_wakeup_raw, struct task_struct *p)
+{
+	return record_wakeup(p);
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(on_wakeup_new_raw, struct task_struct *p)
+{
+	return record_wakeup(p);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(on_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return record_switch(prev, next);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -10,7 +10,7 @@ from ._hist import hist_main
 
 def main(argv: list[str] | None = None) -> int:
     return hist_main("runqlat", "Run-queue latency histogram (sched_wakeup -> sched_switch).",
-                     "usecs", argv)
+                     "usecs", argv, what="run-queue latency")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import Any
 
@@ -44,11 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-i", "--interval", type=float, default=None, metavar="SECONDS",
                    help="print (and reset) every SECONDS")
     p.add_argument("--live", action="store_true", help="live terminal view (needs rich)")
+    p.add_argument("--plot", metavar="FILE", help="with --interval: save the top syscalls' "
+                   "rates over time as .png/.svg (needs matplotlib: pip install "
+                   "'corebpf[plot]')")
     args = p.parse_args(argv)
     variables = {"targ_pid": args.pid} if args.pid else {}
+    if args.plot:
+        if not args.interval:
+            raise corebpf.Error("syscount: --plot needs --interval (a time series)")
+        viz.check_plot(args.plot)
+    t0 = time.monotonic()
+    history: list[tuple[float, dict[str, int]]] = []
 
     def show(obj: Any, reset: bool) -> None:
         sc, pc = by_syscall(obj.maps["counts"]), by_comm(obj.maps["by_comm"])
+        history.append((time.monotonic() - t0, dict(sc)))
         if reset:
             for m in (obj.maps["counts"], obj.maps["by_comm"]):
                 for k in list(m.keys()):
@@ -80,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sleep_until(deadline)
             show(obj, False)
+    if args.plot and history:
+        totals: dict[str, int] = {}
+        for _, counts in history:
+            for k, v in counts.items():
+                totals[k] = totals.get(k, 0) + v
+        top = sorted(totals, key=lambda k: -totals[k])[:min(args.top, 8)]
+        series = {k: [(t, c.get(k, 0) / args.interval) for t, c in history] for k in top}
+        viz.plot_time_series(series, args.plot, ylabel="calls/s", title="syscount")
+        print(f"saved {args.plot}", file=sys.stderr)
     return 0
 
 

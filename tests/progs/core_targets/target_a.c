@@ -2,6 +2,11 @@
  * compiled against: moved, resized, renamed and missing fields, bitfields at other bits,
  * enums with other values, flavors. Compiled with `clang -g -target bpf -c`; its .BTF is
  * the CO-RE target. */
+typedef struct {
+	int tv;
+	short tw;
+} corex_tdef_t;
+
 struct corex_inner {
 	long pad;
 	int x;
@@ -23,6 +28,13 @@ struct corex_task {
 	unsigned int unarrow;
 	unsigned long long wide:33;
 	struct corex_task *parent;
+	union {
+		char u_pad[3];
+		long u_long;
+		int u_int;
+	} un;
+	int small[2];
+	corex_tdef_t td[3][4];
 	unsigned char tail[];
 };
 
@@ -54,11 +66,6 @@ enum corex_neg {
 	COREX_NEG_P = 1,
 	COREX_NEG_M = -5,
 };
-
-typedef struct {
-	int tv;
-	short tw;
-} corex_tdef_t;
 
 struct corex_match {
 	int a;

@@ -1,0 +1,226 @@
+"""BTF benchmarks: vmlinux indexing, type lookup, typed-value decoding.
+
+* ``vmlinux index``: parse /sys/kernel/btf/vmlinux into a lazily indexed ``BTF`` (in
+  process, medians) against libbpf's ``btf__parse`` of the same file (a small C program
+  built with gcc -lbpf, timed inside the process).
+* ``find+resolve task_struct``: the first ``find_one`` + decode after indexing, against
+  libbpf's ``btf__find_by_name_kind`` + member walk.
+* ``whole process``: ``python -c`` that indexes vmlinux and resolves task_struct against
+  ``bpftool btf dump file /sys/kernel/btf/vmlinux`` (which parses and prints everything).
+* ``codec decode``: 64-byte event records per second through ``Codec.decode`` against a
+  hand-written ``struct.unpack_from`` + class constructor (what careful Python does by hand).
+
+    .venv/bin/python bench/bench_btf.py [--runs N]
+
+Prints ``name: corebpf X, reference Y, ratio Z`` lines (ratio = corebpf / reference for
+times, reference / corebpf for rates; lower is better for both).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+VMLINUX = "/sys/kernel/btf/vmlinux"
+
+C_SRC = r"""
+#include <stdio.h>
+#include <time.h>
+#include <bpf/btf.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                          return t.tv_sec + t.tv_nsec * 1e-9; }
+int main(int argc, char **argv) {
+    int runs = argc > 1 ? atoi(argv[1]) : 5;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        struct btf *btf = btf__parse("/sys/kernel/btf/vmlinux", NULL);
+        double t1 = now();
+        if (!btf) return 1;
+        int id = btf__find_by_name_kind(btf, "task_struct", BTF_KIND_STRUCT);
+        const struct btf_type *t = btf__type_by_id(btf, id);
+        const struct btf_member *m = btf_members(t);
+        unsigned long sum = 0;
+        for (int i = 0; i < btf_vlen(t); i++, m++)
+            sum += m->offset + (unsigned long)btf__name_by_offset(btf, m->name_off)[0];
+        double t2 = now();
+        printf("%.6f %.6f %lu\n", t1 - t0, t2 - t1, sum);
+        btf__free(btf);
+    }
+    return 0;
+}
+"""
+
+CHILD = r"""
+from corebpf.btf import BTF
+k = BTF.kernel()
+t = k[k.find_one("task_struct", 4)]
+print(len(t.members))
+"""
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def line(name: str, ours: float, ref: float | None, unit: str, rate: bool = False) -> None:
+    if ref is None:
+        print(f"{name}: corebpf {ours:.3f} {unit}, reference n/a, ratio n/a")
+        return
+    ratio = ref / ours if rate else ours / ref
+    print(f"{name}: corebpf {ours:.3f} {unit}, reference {ref:.3f} {unit}, ratio {ratio:.2f}")
+
+
+def libbpf_times(runs: int) -> tuple[float, float] | None:
+    if not shutil.which("gcc"):
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        src, exe = Path(d) / "b.c", Path(d) / "b"
+        src.write_text("#include <stdlib.h>\n" + C_SRC)
+        r = subprocess.run(["gcc", "-O2", "-o", str(exe), str(src), "-lbpf"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            print(f"# libbpf reference unavailable: {r.stderr.strip()[:200]}")
+            return None
+        out = subprocess.run([str(exe), str(runs)], capture_output=True, text=True,
+                             check=True).stdout.split("\n")
+        rows = [ln.split() for ln in out if ln.strip()]
+        return med([float(a) for a, _, _ in rows]), med([float(b) for _, b, _ in rows])
+
+
+def bench_index(runs: int) -> tuple[float, float, float]:
+    """(index, first find of task_struct, decode of task_struct) medians."""
+    from corebpf.btf import BTF
+    idx, fnd, res = [], [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        k = BTF._open_sysfs(VMLINUX, None)
+        t1 = time.perf_counter()
+        tid = k.find_one("task_struct", 4)
+        t2 = time.perf_counter()
+        t = k[tid]
+        s = sum(m.bit_offset + len(m.name) for m in t.members)
+        t3 = time.perf_counter()
+        idx.append(t1 - t0)
+        fnd.append(t2 - t1)
+        res.append(t3 - t2)
+        del k, t, s
+    return med(idx), med(fnd), med(res)
+
+
+def bench_decode_lookup(runs: int) -> float:
+    """A lookup after the index exists (find+decode of an uncached struct)."""
+    from corebpf.btf import BTF
+    k = BTF.kernel()
+    k.find_one("task_struct", 4)
+    names = ["mm_struct", "sk_buff", "file", "inode", "cred", "dentry", "net_device",
+             "bpf_prog", "bpf_map", "pt_regs"]
+    times = []
+    for n in names[:runs + 2]:
+        t0 = time.perf_counter()
+        t = k[k.find(n)[0]]
+        times.append(time.perf_counter() - t0)
+    return med(times)
+
+
+def bench_whole(runs: int) -> tuple[float, float | None]:
+    py = sys.executable
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([py, "-c", CHILD], env=env, check=True, capture_output=True)  # warm pyc
+    ours, ref = [], []
+    bpftool = shutil.which("bpftool")
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([py, "-c", CHILD], env=env, check=True, capture_output=True)
+        ours.append(time.perf_counter() - t)
+        if bpftool:
+            t = time.perf_counter()
+            subprocess.run([bpftool, "btf", "dump", "file", VMLINUX], check=True,
+                           stdout=subprocess.DEVNULL)
+            ref.append(time.perf_counter() - t)
+    return med(ours), (med(ref) if ref else None)
+
+
+def bench_codec(n: int) -> tuple[float, float]:
+    from corebpf.btf import BTF, types as T
+    from corebpf.btf.codec import Codec
+    from corebpf.btf.marshal import marshal_btf
+    # struct event { u32 pid, ppid; char comm[16]; u64 ts; u64 delta; u32 uid, gid;
+    #                s32 ret; u32 flags; char pad[8]; }   (64 bytes)
+    types = [T.Int(1, "unsigned int", 4), T.Int(2, "char", 1, T.INT_SIGNED),
+             T.Array(3, 2, 1, 16), T.Int(4, "long long unsigned int", 8),
+             T.Int(5, "int", 4, T.INT_SIGNED), T.Array(6, 2, 1, 8),
+             T.Composite(7, T.STRUCT, "event", 64, [
+                 T.Member("pid", 1, 0), T.Member("ppid", 1, 32), T.Member("comm", 3, 64),
+                 T.Member("ts", 4, 192), T.Member("delta", 4, 256), T.Member("uid", 1, 320),
+                 T.Member("gid", 1, 352), T.Member("ret", 5, 384), T.Member("flags", 1, 416),
+                 T.Member("tag", 6, 448)])]
+    btf = BTF.from_bytes(marshal_btf(types))
+    c = Codec(btf, 7)
+    rec = struct.pack("<II16sQQIIiI8s", 1, 2, b"python3\0", 3, 4, 5, 6, -7, 8, b"x")
+    assert c.decode(rec).comm == "python3"
+
+    S = struct.Struct("<II16sQQIIiI8s")
+
+    class Event:
+        __slots__ = ("pid", "ppid", "comm", "ts", "delta", "uid", "gid", "ret", "flags", "tag")
+
+        def __init__(self, pid, ppid, comm, ts, delta, uid, gid, ret, flags, tag):
+            self.pid, self.ppid, self.comm, self.ts, self.delta = pid, ppid, comm, ts, delta
+            self.uid, self.gid, self.ret, self.flags, self.tag = uid, gid, ret, flags, tag
+
+    def by_hand(buf):
+        v = S.unpack_from(buf)
+        return Event(v[0], v[1], v[2].split(b"\0", 1)[0].decode(), v[3], v[4], v[5], v[6],
+                     v[7], v[8], v[9].split(b"\0", 1)[0].decode())
+
+    dec = c.decode
+    mv = memoryview(rec)
+    best_ours = best_ref = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(n):
+            dec(mv)
+        best_ours = max(best_ours, n / (time.perf_counter() - t))
+        t = time.perf_counter()
+        for _ in range(n):
+            by_hand(mv)
+        best_ref = max(best_ref, n / (time.perf_counter() - t))
+    return best_ours, best_ref
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--records", type=int, default=200_000)
+    a = ap.parse_args()
+    if not os.path.exists(VMLINUX):
+        raise SystemExit("no /sys/kernel/btf/vmlinux")
+    import gc
+    idx, fnd, res = bench_index(a.runs)
+    lib = libbpf_times(a.runs)
+    line("vmlinux index (in process)", idx * 1e3, lib[0] * 1e3 if lib else None, "ms")
+    line("find+resolve task_struct (first lookup)", (fnd + res) * 1e3,
+         lib[1] * 1e3 if lib else None, "ms")
+    print(f"# of which: first find() (gathers the name column) {fnd * 1e3:.3f} ms, "
+          f"decoding task_struct {res * 1e3:.3f} ms")
+    print(f"# a later lookup + decode of an uncached struct: {bench_decode_lookup(a.runs) * 1e3:.3f} ms")
+    ours, ref = bench_whole(a.runs)
+    line("whole process: index vmlinux + resolve task_struct vs bpftool btf dump",
+         ours * 1e3, ref * 1e3 if ref else None, "ms")
+    gc.collect()
+    o, r = bench_codec(a.records)
+    line("codec decode 64-byte event (records/s)", o / 1e6, r / 1e6, "M/s", rate=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Differential test against libbpf on real-world objects compiled by others.
+
+The corpus (tests/corpus.py) comes from Debian packages: BCC's libbpf-tools (CO-RE tools,
+objects embedded in the binaries as skeletons, built against older kernel headers),
+cilium/ebpf's test objects, xdp-tools/libxdp. For every object, libbpf 1.1 loads it
+(tests/oracle_realworld/oracle.c: engineer F's oracle plus map dumps) and corebpf loads it
+in-process (each program on its own, continue_on_error); both are then read back from the
+kernel by the same C code. Every program libbpf loads must load with corebpf and the kernel
+must hold the same program (type, translated instructions with map ids normalized, line and
+func info, maps used); every map of the object must have the same definition (type,
+key/value size, max_entries, flags, map_extra, BTF key/value types).
+
+Programs libbpf cannot load on this kernel (fentry refused by lockdown, missing attach
+targets ...) are recorded in tests/.build/realworld-summary.json but not compared.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD, ROOT
+from test_differential import compare
+
+import corpus
+
+ORACLE_SRC = ROOT / "tests" / "oracle_realworld" / "oracle.c"
+SUMMARY = BUILD / "realworld-summary.json"
+BPFFS = Path("/sys/fs/bpf")
+
+
+def _corpus() -> tuple[dict[str, Path], str | None]:
+    try:
+        objs = corpus.objects()
+    except corpus.CorpusError as e:
+        return {}, str(e)
+    short: dict[str, Path] = {}
+    for key, path in objs.items():
+        package, rest = key.split("/", 1)
+        short[f"{package}/{rest.rsplit('/', 1)[-1]}"] = path
+    return short, None
+
+
+OBJECTS, CORPUS_ERROR = _corpus()
+
+
+@pytest.fixture(scope="session")
+def rw_oracle() -> Path:
+    """The libbpf oracle with map dumps, compiled once per source change."""
+    if not shutil.which("gcc") or not Path("/usr/include/bpf/libbpf.h").exists():
+        pytest.fail("needs gcc and libbpf-dev (scripts/setup-system.sh installs them)")
+    BUILD.mkdir(parents=True, exist_ok=True)
+    out = BUILD / "oracle-realworld"
+    if not out.exists() or out.stat().st_mtime < ORACLE_SRC.stat().st_mtime:
+        tmp = BUILD / "oracle-realworld.tmp"
+        subprocess.run(["gcc", "-O1", "-Wall", "-o", str(tmp), str(ORACLE_SRC), "-lbpf"],
+                       check=True)
+        tmp.replace(out)
+    return out
+
+
+def run_oracle(oracle: Path, *args: str) -> tuple[dict[str, dict], list[dict]]:
+    """Programs by name and the maps of the first successful load."""
+    r = subprocess.run([str(oracle), *args], capture_output=True, text=True, timeout=300)
+    progs: dict[str, dict] = {}
+    groups: list[list[dict]] = []
+    last_was_map = False
+    for line in r.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        d = json.loads(line)
+        if "map" in d:
+            if not last_was_map:
+                groups.append([])
+            groups[-1].append(d)
+            last_was_map = True
+            continue
+        last_was_map = False
+        # the first record of a program wins (a full load before one-by-one loads)
+        if d["name"] not in progs or "error" in progs[d["name"]]:
+            progs[d["name"]] = d
+    return progs, (groups[0] if groups else [])
+
+
+def map_key(d: dict) -> tuple:
+    return (d["map"], d["type"], d["key_size"], d["value_size"], d["max_entries"], d["flags"],
+            d["map_extra"], d["btf"], d["btf_vmlinux_value"], d["btf_key"], d["btf_value"])
+
+
+class _NewPins:
+    """Maps pinned by name (LIBBPF_PIN_BY_NAME) land in /sys/fs/bpf for both loaders:
+    remove those created since the snapshot, so corebpf does not reuse libbpf's maps."""
+
+    def __init__(self) -> None:
+        self.before = set(os.listdir(BPFFS))
+
+    def clean(self) -> None:
+        for n in set(os.listdir(BPFFS)) - self.before:
+            p = BPFFS / n
+            if not p.is_dir():
+                p.unlink()
+
+
+def corebpf_side(oracle: Path, path: Path, names: list[str],
+                 pin_dir: Path) -> tuple[dict[str, dict], list[dict], dict[str, str]]:
+    """Load with corebpf in-process, pin programs and maps, read them back with the oracle."""
+    import corebpf
+
+    errors: dict[str, str] = {}
+    progs: dict[str, dict] = {}
+    maps: list[dict] = []
+    try:
+        obj = corebpf.load(str(path), continue_on_error=True)
+    except Exception as e:  # noqa: BLE001 - reported per program below
+        return {}, [], {n: f"{type(e).__name__}: {e}" for n in names}
+    with obj:
+        for n, err in obj.errors.items():
+            errors[n] = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+        pins = []
+        for n, prog in obj.programs.items():
+            p = pin_dir / n
+            prog.pin(str(p))
+            pins.append(str(p))
+        mpins = []
+        for i, m in enumerate(obj.maps.values()):
+            p = pin_dir / f"map_{i}"  # bpffs refuses dots in names
+            m.pin(str(p))
+            mpins.append(str(p))
+        if pins:
+            progs, _ = run_oracle(oracle, "pinned", *pins)
+        if mpins:
+            r = subprocess.run([str(oracle), "pinned-maps", *mpins], capture_output=True,
+                               text=True, timeout=60)
+            maps = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+    return progs, maps, errors
+
+
+def _record(key: str, entry: dict) -> None:
+    try:
+        data = json.loads(SUMMARY.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data[key] = entry
+    SUMMARY.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("key", sorted(OBJECTS) or ["corpus-unavailable"])
+def test_realworld_same_as_libbpf(key: str, rw_oracle: Path, tmp_path: Path) -> None:
+    if CORPUS_ERROR:
+        pytest.fail(f"real-world corpus unavailable: {CORPUS_ERROR}")
+    path = OBJECTS[key]
+    from corebpf import _sys
+    _sys.mount_bpffs(str(BPFFS))
+    pins = _NewPins()
+    try:
+        ref, ref_maps = run_oracle(rw_oracle, "load", str(path))
+    finally:
+        pins.clean()
+    loaded = {n: d for n, d in ref.items() if "error" not in d}
+    pin_dir = BPFFS / f"corebpf-rw-{os.getpid()}"
+    pin_dir.mkdir(exist_ok=True)
+    try:
+        got, got_maps, errors = corebpf_side(rw_oracle, path, list(ref), pin_dir)
+    finally:
+        for p in pin_dir.iterdir():
+            p.unlink()
+        pin_dir.rmdir()
+        pins.clean()
+
+    problems = []
+    for name, d in loaded.items():
+        if name not in got or "error" in got[name]:
+            problems.append(f"{name}: libbpf loads it, corebpf does not: "
+                            f"{errors.get(name) or got.get(name, {}).get('error', 'not loaded')}")
+            continue
+        problems.extend(compare(name, d, got[name]))
+    if loaded and ref_maps:
+        a = sorted(map_key(m) for m in ref_maps)
+        b = sorted(map_key(m) for m in got_maps)
+        for m in sorted(set(a) - set(b)):
+            problems.append(f"map {m[0]!r}: libbpf {m}, corebpf "
+                            f"{[x for x in b if x[0] == m[0]] or 'none'}")
+        for m in sorted(set(b) - set(a)):
+            if not any(x[0] == m[0] for x in a):
+                problems.append(f"map {m[0]!r}: corebpf creates {m}, libbpf does not")
+    _record(key, {
+        "programs": sorted(ref),
+        "libbpf_loaded": sorted(loaded),
+        "libbpf_refused": {n: d["error"] for n, d in ref.items() if "error" in d},
+        "corebpf_loaded": sorted(n for n, d in got.items() if "error" not in d),
+        "corebpf_errors": errors,
+        "problems": problems,
+    })
+    assert not problems, "\n".join(problems)
+    if not loaded:
+        pytest.skip(f"libbpf loads no program of {key} on this kernel: "
+                    + "; ".join(f"{n}: {d['error']}" for n, d in ref.items())[:500])
