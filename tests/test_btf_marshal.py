@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
@@ -164,3 +165,41 @@ def test_unknown_feature_name():
     btf = BTF.from_bytes(marshal_btf([T.Int(1, "int", 4)]))
     with pytest.raises(BTFError, match="unknown BTF feature"):
         sanitize_types(btf, {"bogus"})
+
+
+@pytest.mark.kernel
+def test_sanitized_btf_matches_libbpf(kinds_obj, bpftool, tmp_path):
+    """libbpf (through bpftool) loads the same object; the BTF it gave the kernel and ours
+    are the same types, id for id (DATASEC sizes, VAR offsets, .ksyms/.kconfig fix-ups)."""
+    import json
+    import shutil
+    import subprocess
+    if not os.path.ismount("/sys/fs/bpf"):
+        pytest.skip("no bpffs at /sys/fs/bpf")
+    pin = f"/sys/fs/bpf/corebpf_test_btf_{os.getpid()}"
+    try:
+        subprocess.run([bpftool, "prog", "loadall", str(kinds_obj), pin], check=True,
+                       capture_output=True)
+        info = json.loads(subprocess.run([bpftool, "prog", "show", "pinned",
+                                          f"{pin}/btf_prog", "-j"], check=True,
+                                         capture_output=True, text=True).stdout)
+        theirs = BTF.from_kernel_id(info["btf_id"])
+        from corebpf import _sys
+        with _sys.prog_get_fd_by_id(info["id"]) as fd:
+            pinfo = _sys.prog_info(fd)
+    finally:
+        shutil.rmtree(pin, ignore_errors=True)
+    btf = BTF.from_file(kinds_obj)
+    ours = BTF.from_bytes(sanitize(btf, BTF_FEATURES, datasecs=elf_datasecs(kinds_obj)))
+    assert len(ours) == len(theirs)
+    for i in ours:
+        assert same(ours[i], theirs[i]), (i, ours[i], theirs[i])
+    # libbpf gave the kernel as many func/line info records as our .BTF.ext parse finds
+    from corebpf.btf.ext import parse_btf_ext
+    from corebpf.btf.reader import _elf_section
+    ext = parse_btf_ext(_elf_section(kinds_obj.read_bytes(), ".BTF.ext"), btf)
+    sec = "tp/syscalls/sys_enter_getpid"
+    assert pinfo["nr_func_info"] == len(ext.func_info[sec]) + len(ext.func_info[".text"])
+    # (the verifier drops the line info of dead code it removes, so the kernel may keep less)
+    n_lines = len(ext.line_info[sec]) + len(ext.line_info[".text"])
+    assert n_lines - 4 <= pinfo["nr_line_info"] <= n_lines

@@ -547,3 +547,41 @@ def test_create_with_parsed_btf(no_fd_leak):
         assert m.key_codec is not None
         m[5] = {"data": list(range(8))}
         assert m[5].data == list(range(8)) and list(m) == [5]
+
+
+def test_threads_do_not_mix_keys_and_values(no_fd_leak):
+    """Four threads hammer one map through m[k] = v / m[k]; every value read back must be
+    the one written for that key (per-thread buffers)."""
+    import threading
+    errors = []
+    with Map.create(M.HASH, 4, 8, 4096, name="threads") as m:
+        def work(t):
+            try:
+                base = t * 1000
+                for i in range(1500):
+                    k = base + (i % 1000)
+                    m[k] = k * 7
+                    got = m[k]
+                    if got != u64(k * 7):
+                        errors.append((t, k, got))
+                        return
+                    assert k in m
+            except Exception as e:  # reported below
+                errors.append((t, repr(e)))
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert not errors, errors[:5]
+        assert len(m) == 4000
+        assert all(m[k] == u64(k * 7) for k in (0, 1999, 3999))
+    # a closed map fails in other threads too, without touching a reused fd
+    m2 = Map.create(M.HASH, 4, 8, 4)
+    m2.close()
+    out = []
+    th = threading.Thread(target=lambda: out.append(pytest.raises(MapError, m2.__setitem__,
+                                                                  1, 1)))
+    th.start()
+    th.join()
+    assert out

@@ -105,6 +105,22 @@ class _NewPins:
                 p.unlink()
 
 
+# what tools set before load (see fixup_maps in the oracle): the same on both sides
+FIXUP_ENTRIES = 64
+FIXUP_STACK_VALUE = 127 * 8
+PERF_EVENT_ARRAY, STACK_TRACE = 4, 7
+
+
+def fixups(spec) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for name, m in spec.maps.items():
+        if m.max_entries == 0 and m.type != PERF_EVENT_ARRAY:
+            out.setdefault(name, {})["max_entries"] = FIXUP_ENTRIES
+        if m.type == STACK_TRACE and m.value_size == 0:
+            out.setdefault(name, {})["value_size"] = FIXUP_STACK_VALUE
+    return out
+
+
 def corebpf_side(oracle: Path, path: Path, names: list[str],
                  pin_dir: Path) -> tuple[dict[str, dict], list[dict], dict[str, str]]:
     """Load with corebpf in-process, pin programs and maps, read them back with the oracle."""
@@ -114,7 +130,8 @@ def corebpf_side(oracle: Path, path: Path, names: list[str],
     progs: dict[str, dict] = {}
     maps: list[dict] = []
     try:
-        obj = corebpf.load(str(path), continue_on_error=True)
+        spec = corebpf.open_object(str(path))
+        obj = corebpf.load(spec, maps=fixups(spec), continue_on_error=True)
     except Exception as e:  # noqa: BLE001 - reported per program below
         return {}, [], {n: f"{type(e).__name__}: {e}" for n in names}
     with obj:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import struct
+from _thread import allocate_lock, get_ident as _get_ident  # builtin: no import cost
 from functools import partial
 from typing import Any, Iterator
 
@@ -178,6 +179,13 @@ def _kernel_btf(btf_id: int) -> Any | None:
 # --------------------------------------------------------------------------- Map
 
 _MISSING: Any = object()
+_STATE_LOCK = allocate_lock()
+
+
+class _State:
+    """One thread's view of a map: its MapOps buffers and the encoders bound to them."""
+
+    __slots__ = ("ops", "wkey", "kint", "wval", "vint", "rval")
 
 
 class Map:
@@ -185,10 +193,9 @@ class Map:
 
     __slots__ = ("_fd", "name", "type", "key_size", "value_size", "max_entries", "flags",
                  "id", "map_extra", "btf_id", "btf_key_type_id", "btf_value_type_id",
-                 "key_codec", "value_codec", "_ops", "_percpu", "_ncpu", "_stride",
-                 "_vtotal", "_mmaps", "_owner", "_wkey", "_wval", "_rval", "_rkey_next",
-                 "_kint", "_vint",
-                 "pinned", "btf", "_raw_view", "__weakref__")
+                 "key_codec", "value_codec", "_st", "_tid", "_others", "_percpu", "_ncpu",
+                 "_stride", "_vtotal", "_mmaps", "_owner", "pinned", "btf", "_raw_view",
+                 "__weakref__")
 
     def __init__(self, fd: FD | int, info: dict | None = None, *, key_codec: Any = None,
                  value_codec: Any = None, btf: Any = None, typed: bool = True,
@@ -246,27 +253,53 @@ class Map:
         self._ncpu = _sys.possible_cpus() if self._percpu else 1
         self._stride = (self.value_size + 7) & ~7 if self._percpu else self.value_size
         self._vtotal = self._stride * self._ncpu
-        ops = self._ops = _sys.MapOps(self._fd.fd, self.key_size, self._vtotal, self.name)
-        self._wkey = self._writer(ops.key, self.key_size, self.key_codec, "key")
+        self._others: dict[int, _State] = {}
+        self._tid = _get_ident()
+        self._st = self._new_state()
+
+    def _new_state(self) -> "_State":
+        """Buffers, syscall partials and encoders for one thread."""
+        st = _State()
+        ops = st.ops = _sys.MapOps(self._fd.fd, self.key_size, self._vtotal, self.name)
+        st.wkey = self._writer(ops.key, self.key_size, self.key_codec, "key")
         # C-level fast paths for int keys/values (a partial of Struct.pack_into: no Python
         # frame); struct.error sends odd values (negative, too big) to the full writer
-        self._kint = self._wkey
-        self._vint = None
+        st.kint = st.wkey
+        st.vint = None
         if self.key_codec is None and self.key_size in _INT_FMT:
-            self._kint = partial(struct.Struct(_INT_FMT[self.key_size]).pack_into, ops.key, 0)
-        self._rkey_next = self._reader(ops.next, self.key_size, self.key_codec)
+            st.kint = partial(struct.Struct(_INT_FMT[self.key_size]).pack_into, ops.key, 0)
         if self._percpu:
-            self._wval = self._percpu_writer()
-            self._rval = self._percpu_reader()
+            st.wval = self._percpu_writer(ops)
+            st.rval = self._percpu_reader(ops)
         else:
-            self._wval = self._writer(ops.value, self.value_size, self.value_codec, "value")
+            st.wval = self._writer(ops.value, self.value_size, self.value_codec, "value")
             if self.value_codec is None and self.value_size in _INT_FMT:
-                self._vint = partial(struct.Struct(_INT_FMT[self.value_size]).pack_into,
-                                     ops.value, 0)
+                st.vint = partial(struct.Struct(_INT_FMT[self.value_size]).pack_into,
+                                  ops.value, 0)
             if self.type in FD_VALUE_TYPES and self.value_codec is None:
-                self._rval = self._int_reader(ops.value, self.value_size)
+                st.rval = self._int_reader(ops.value, self.value_size)
             else:
-                self._rval = self._reader(ops.value, self.value_size, self.value_codec)
+                st.rval = self._reader(ops.value, self.value_size, self.value_codec)
+        return st
+
+    def _thread_state(self) -> "_State":
+        """The state of the calling thread (not the one that made the map): each thread
+        gets its own buffers, so concurrent m[k] / m[k] = v never mix keys or values."""
+        tid = _get_ident()
+        st = self._others.get(tid)
+        if st is None:
+            if self._fd.closed:
+                return self._st   # its ops are invalidated: the call fails as "closed"
+            with _STATE_LOCK:
+                st = self._others.get(tid)
+                if st is None:
+                    if len(self._others) > 64:   # threads come and go: forget old ones
+                        self._others.clear()
+                    st = self._others[tid] = self._new_state()
+        return st
+
+    def _s(self) -> "_State":
+        return self._st if _get_ident() == self._tid else self._thread_state()
 
     # -- encoding ------------------------------------------------------------------
 
@@ -342,9 +375,9 @@ class Map:
             return lambda: buf.raw[:size]
         return lambda: _unpack_from(fmt, buf, 0)[0]
 
-    def _percpu_writer(self) -> Any:
+    def _percpu_writer(self, ops: Any) -> Any:
         ncpu, stride, vs = self._ncpu, self._stride, self.value_size
-        buf = self._ops.value
+        buf = ops.value
         mv = memoryview(buf).cast("B")
         one = _ElemEncoder(vs, self.value_codec, self.name)
 
@@ -361,9 +394,9 @@ class Map:
                     mv[i * stride:i * stride + vs] = b
         return write
 
-    def _percpu_reader(self) -> Any:
+    def _percpu_reader(self, ops: Any) -> Any:
         ncpu, stride, vs = self._ncpu, self._stride, self.value_size
-        buf = self._ops.value
+        buf = ops.value
         codec = self.value_codec
 
         def read() -> list:
@@ -375,12 +408,14 @@ class Map:
         return read
 
     def _encode_key(self, key: Any) -> bytes:
-        self._wkey(key)
-        return self._ops.key.raw[:self.key_size]
+        st = self._s()
+        st.wkey(key)
+        return st.ops.key.raw[:self.key_size]
 
     def _encode_value(self, value: Any) -> bytes:
-        self._wval(value)
-        return self._ops.value.raw[:self._vtotal]
+        st = self._s()
+        st.wval(value)
+        return st.ops.value.raw[:self._vtotal]
 
     def _decode_key(self, raw: bytes) -> Any:
         return self.key_codec.decode(raw) if self.key_codec is not None else raw
@@ -525,9 +560,11 @@ class Map:
         rv, self._raw_view = self._raw_view, None
         if rv is not None:
             rv.close()
-        ops = getattr(self, "_ops", None)
-        if ops is not None:
-            ops.invalidate()
+        st = getattr(self, "_st", None)
+        if st is not None:
+            st.ops.invalidate()
+            for o in list(self._others.values()):
+                o.ops.invalidate()
         if self._owner:
             self._fd.close()
 
@@ -594,58 +631,62 @@ class Map:
     def _err(self, cmd: int, what: str = "") -> Error:
         if self._fd.closed:
             return MapError(f"map {self.name!r} is closed")
-        return self._ops.error(cmd, f"map {self.name!r}" + (f": {what}" if what else ""))
+        return self._st.ops.error(cmd, f"map {self.name!r}" + (f": {what}" if what else ""))
 
     def lookup(self, key: Any, flags: int = 0) -> Any:
         """The value at ``key``; raises NotFound if there is none."""
-        ops = self._ops
-        self._wkey(key)
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
+        st.wkey(key)
         ops.set_flags(flags)
         if ops._lookup_f() < 0:
             raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
-        return self._rval()
+        return st.rval()
 
     def __getitem__(self, key: Any) -> Any:
-        ops = self._ops
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
         if type(key) is int:
             try:
-                self._kint(key)
+                st.kint(key)
             except _StructError:
-                self._wkey(key)
+                st.wkey(key)
         else:
-            self._wkey(key)
+            st.wkey(key)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 raise KeyError(key)
             raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
-        return self._rval()
+        return st.rval()
 
     def get(self, key: Any, default: Any = None) -> Any:
-        ops = self._ops
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
         if type(key) is int:
             try:
-                self._kint(key)
+                st.kint(key)
             except _StructError:
-                self._wkey(key)
+                st.wkey(key)
         else:
-            self._wkey(key)
+            st.wkey(key)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 return default
             raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
-        return self._rval()
+        return st.rval()
 
     def __contains__(self, key: Any) -> bool:
         if self.type == BLOOM_FILTER:
             return self._bloom_has(key)
-        ops = self._ops
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
         if type(key) is int:
             try:
-                self._kint(key)
+                st.kint(key)
             except _StructError:
-                self._wkey(key)
+                st.wkey(key)
         else:
-            self._wkey(key)
+            st.wkey(key)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 return False
@@ -653,50 +694,54 @@ class Map:
         return True
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        ops = self._ops
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
         if type(key) is int:
             try:
-                self._kint(key)
+                st.kint(key)
             except _StructError:
-                self._wkey(key)
+                st.wkey(key)
         else:
-            self._wkey(key)
-        if type(value) is int and self._vint is not None:
+            st.wkey(key)
+        if type(value) is int and st.vint is not None:
             try:
-                self._vint(value)
+                st.vint(value)
             except _StructError:
-                self._wval(value)
+                st.wval(value)
         else:
-            self._wval(value)
+            st.wval(value)
         if ops._update() < 0:
             raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r}")
 
     def update(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
         """Set ``key`` to ``value`` with BPF_ANY / BPF_NOEXIST / BPF_EXIST (| BPF_F_LOCK)."""
-        ops = self._ops
-        self._wkey(key)
-        self._wval(value)
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
+        st.wkey(key)
+        st.wval(value)
         ops.set_flags(flags)
         if ops._update_f() < 0:
             raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r} flags {flags:#x}")
 
     def __delitem__(self, key: Any) -> None:
+        st = self._st if _get_ident() == self._tid else self._thread_state()
         if type(key) is int:
             try:
-                self._kint(key)
+                st.kint(key)
             except _StructError:
-                self._wkey(key)
+                st.wkey(key)
         else:
-            self._wkey(key)
-        if self._ops._delete() < 0:
+            st.wkey(key)
+        if st.ops._delete() < 0:
             if _get_errno() == _ENOENT:
                 raise KeyError(key)
             raise self._err(BPF_MAP_DELETE_ELEM, f"key {key!r}")
 
     def delete(self, key: Any) -> None:
         """Delete ``key``; raises NotFound if absent."""
-        self._wkey(key)
-        if self._ops._delete() < 0:
+        st = self._s()
+        st.wkey(key)
+        if st.ops._delete() < 0:
             raise self._err(BPF_MAP_DELETE_ELEM, f"key {key!r}")
 
     def pop(self, key: Any = _MISSING, default: Any = _MISSING) -> Any:
@@ -727,14 +772,15 @@ class Map:
 
     def lookup_and_delete(self, key: Any = None, flags: int = 0) -> Any:
         """Atomically read and remove ``key`` (or the head of a queue/stack)."""
-        ops = self._ops
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
         if self.key_size:
-            self._wkey(key)
+            st.wkey(key)
         ops.set_flags(flags)
         if ops._lookup_and_delete_f() < 0:
             raise self._err(BPF_MAP_LOOKUP_AND_DELETE_ELEM,
                             f"key {key!r}" if self.key_size else "empty")
-        return self._rval()
+        return st.rval()
 
     # -- queue / stack / bloom -----------------------------------------------------
 
@@ -744,8 +790,9 @@ class Map:
         if self.type not in KEYLESS_TYPES:
             raise MapError(f"map {self.name!r}: push() is for queue, stack and bloom filter "
                            f"maps, not {map_type_name(self.type)}")
-        ops = self._ops
-        self._wval(value)
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
+        st.wval(value)
         ops.set_flags(flags)
         if ops._update_f() < 0:
             raise self._err(BPF_MAP_UPDATE_ELEM, "push")
@@ -753,22 +800,24 @@ class Map:
     def _keyless_take(self, remove: bool, default: Any) -> Any:
         if self.type not in (QUEUE, STACK):
             raise MapError(f"map {self.name!r}: pop()/peek() are for queue and stack maps")
-        ops = self._ops
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
         r = ops._lookup_and_delete() if remove else ops._lookup()
         if r < 0:
             if _get_errno() == _ENOENT and default is not _MISSING:
                 return default
             raise self._err(BPF_MAP_LOOKUP_AND_DELETE_ELEM if remove else BPF_MAP_LOOKUP_ELEM,
                             "empty" if _get_errno() == _ENOENT else "")
-        return self._rval()
+        return st.rval()
 
     def peek(self, default: Any = _MISSING) -> Any:
         """Queue/stack: the next value without removing it (NotFound when empty)."""
         return self._keyless_take(False, default)
 
     def _bloom_has(self, value: Any) -> bool:
-        ops = self._ops
-        self._wval(value)
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
+        st.wval(value)
         if ops._lookup() < 0:
             if _get_errno() == _ENOENT:
                 return False
@@ -782,7 +831,8 @@ class Map:
             raise MapError(f"map {self.name!r}: {map_type_name(self.type)} maps have no keys")
         if self._fd.closed:
             raise MapError(f"map {self.name!r} is closed")
-        ops = self._ops
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
         ks = self.key_size
         first = True
         while True:
@@ -803,7 +853,8 @@ class Map:
 
     def items(self) -> Iterator[tuple[Any, Any]]:
         """Iterate over (key, value); entries deleted meanwhile are skipped."""
-        ops = self._ops
+        st = self._st if _get_ident() == self._tid else self._thread_state()
+        ops = st.ops
         kdec = self.key_codec.decode if self.key_codec is not None else None
         for k in self._raw_keys():
             saved = ops.key.raw
@@ -812,7 +863,7 @@ class Map:
                 if _get_errno() == _ENOENT:
                     continue
                 raise self._err(BPF_MAP_LOOKUP_ELEM)
-            v = self._rval()
+            v = st.rval()
             ops.key[:] = saved
             yield (kdec(k) if kdec else k), v
 
@@ -837,9 +888,10 @@ class Map:
 
     def clear(self) -> None:
         """Delete every key (hash-like maps)."""
+        st = self._s()
         for k in list(self._raw_keys()):
-            self._ops.key[:self.key_size] = k
-            if self._ops._delete() < 0 and _get_errno() != _ENOENT:
+            st.ops.key[:self.key_size] = k
+            if st.ops._delete() < 0 and _get_errno() != _ENOENT:
                 raise self._err(BPF_MAP_DELETE_ELEM)
 
     # -- batch ops -----------------------------------------------------------------

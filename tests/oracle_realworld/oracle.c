@@ -231,6 +231,24 @@ static void dump_map(int fd, const char *label)
 	fflush(stdout);
 }
 
+/* Sizes real-world tools set before load (from the CPU count, a command-line option):
+ * maps left at max_entries 0 (but PERF_EVENT_ARRAY, which libbpf sizes) get FIXUP_ENTRIES,
+ * stack-trace maps without a value size get FIXUP_STACK_VALUE. test_realworld.py does the
+ * same to corebpf's specs. */
+#define FIXUP_ENTRIES 64
+#define FIXUP_STACK_VALUE (127 * 8)
+static void fixup_maps(struct bpf_object *obj)
+{
+	struct bpf_map *map;
+	bpf_object__for_each_map(map, obj) {
+		if (bpf_map__max_entries(map) == 0 &&
+		    bpf_map__type(map) != BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+			bpf_map__set_max_entries(map, FIXUP_ENTRIES);
+		if (bpf_map__type(map) == BPF_MAP_TYPE_STACK_TRACE && bpf_map__value_size(map) == 0)
+			bpf_map__set_value_size(map, FIXUP_STACK_VALUE);
+	}
+}
+
 /* Load OBJ with only `only` autoloaded (or all when NULL); dump or pin loaded programs. */
 static int load_obj(const char *path, const char *only, const char *pin_dir)
 {
@@ -242,6 +260,7 @@ static int load_obj(const char *path, const char *only, const char *pin_dir)
 		dump_error(only ? only : path, "open", errno ? errno : EINVAL);
 		return 1;
 	}
+	fixup_maps(obj);
 	if (only) {
 		int found = 0;
 		bpf_object__for_each_program(prog, obj) {
@@ -293,6 +312,7 @@ static int load_obj_quiet_ok(const char *path)
 
 	if (!obj || libbpf_get_error(obj))
 		return 0;
+	fixup_maps(obj);
 	bpf_object__for_each_program(prog, obj) n += bpf_program__autoload(prog);
 	err = bpf_object__load(obj);
 	bpf_object__close(obj);
