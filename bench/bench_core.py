@@ -36,7 +36,7 @@ t1 = time.perf_counter()
 kernel = BTF.kernel()
 cache = core.CoreCache()
 n = 0
-for fn in list(spec.programs.values()) + list(getattr(spec, "subprograms", {}).values()):
+for fn in (getattr(spec, "functions", None) or spec.programs).values():
     if fn.core_relos:
         buf = bytearray(fn.insns)
         n += len(core.relocate(buf, fn.core_relos, spec.btf, kernel, fn.section, cache))

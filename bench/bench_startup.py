@@ -14,7 +14,7 @@
 Runs of the two sides are interleaved; the machine is shared and busy, so we report the
 minimum over the runs (the figure least disturbed by other work) and the median.
 
-    .venv/bin/python bench/bench_startup.py [--runs N] [OBJ]
+    .venv/bin/python bench/bench_startup.py [--runs N] [--src DIR] [OBJ]
 
 Prints ``name: corebpf X, reference Y, ratio Z`` lines (ratio = corebpf / reference).
 """
@@ -88,6 +88,8 @@ def build_reference(tmp: Path) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--src", default=str(ROOT / "src"), help="corebpf source tree to "
+                    "measure (default: this checkout's src/; another tree measures a patch)")
     ap.add_argument("obj", nargs="?", help="CO-RE tracepoint object (default: "
                     "tests/progs/hook_run.bpf.c, compiled)")
     a = ap.parse_args()
@@ -95,7 +97,7 @@ def main() -> int:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # users have cached bytecode
     env.pop("PYTHONPROFILEIMPORTTIME", None)
-    env["PYTHONPATH"] = str(ROOT / "src")
+    env["PYTHONPATH"] = a.src
     if a.obj:
         obj = a.obj
     else:

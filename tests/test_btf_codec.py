@@ -205,3 +205,8 @@ def test_int128(x):
     if x >= 1 << 127 and tid == 2:
         return
     assert c.decode(c.encode(x)) == x
+
+
+def test_cached_codec(kinds):
+    tid = kinds.find_one("btf_event")
+    assert Codec.cached(kinds, tid) is Codec.cached(kinds, tid)

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from corebpf.btf import BTF, types as T
-from corebpf.btf.ext import (CORE_RELO_KIND_NAMES, BTFExt, encode_btf_ext, encode_func_info,
+from corebpf.btf import BTF
+from corebpf.btf.ext import (CORE_RELO_KIND_NAMES, encode_btf_ext, encode_func_info,
                              encode_line_info, parse_btf_ext)
 from corebpf.btf.marshal import BTF_FEATURES, Builder, load_btf, sanitize
 from corebpf.btf.reader import _elf_section

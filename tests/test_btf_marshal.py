@@ -1,7 +1,6 @@
 """BTF writer and sanitizer: round trips, libbpf-style substitutions, the kernel accepts."""
 from __future__ import annotations
 
-import itertools
 import os
 
 import pytest

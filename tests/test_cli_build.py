@@ -82,6 +82,13 @@ def test_build_generates_vmlinux_h(tmp_path, monkeypatch):
     mtime = cached[0].stat().st_mtime_ns
     B.build(src, tmp_path / "o2.bpf.o")
     assert cached[0].stat().st_mtime_ns == mtime
+    # --btf FILE: the cache key is the BTF's checksum, not its path
+    copy = tmp_path / "vmlinux.btf"
+    copy.write_bytes(open("/sys/kernel/btf/vmlinux", "rb").read())
+    assert B.vmlinux_h(copy) == cached[0]
+    r = subprocess.run([sys.executable, "-m", "corebpf", "build", "--btf", str(copy),
+                        "--print-vmlinux-h"], capture_output=True, text=True, env=os.environ)
+    assert r.stdout.strip() == str(cached[0])
 
 
 def test_clang_missing(tmp_path):
@@ -124,3 +131,23 @@ def test_bad_btf(tmp_path):
     bad.write_bytes(b"not btf")
     with pytest.raises(Error):
         B.vmlinux_h(bad, cache=tmp_path)
+
+
+def test_include_and_define_flags(tmp_path):
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "extra.h").write_text("#define FROM_EXTRA 7\n")
+    src = tmp_path / "flags.bpf.c"
+    src.write_text('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include <extra.h>\n'
+                   "#if FROM_EXTRA != 7 || WANT != 3\n#error flags not passed\n#endif\n"
+                   'SEC("xdp") int f(void *ctx) { return 2; }\n'
+                   'char LICENSE[] SEC("license") = "GPL";\n')
+    r = subprocess.run([sys.executable, "-m", "corebpf", "build", str(src), "-I", str(inc),
+                        "-D", "WANT=3", "--vmlinux-h", str(vmlinux_h()), "-o",
+                        str(tmp_path / "out.o")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(tmp_path / "out.o")
+    r = subprocess.run([sys.executable, "-m", "corebpf", "build", str(src), "-I", str(inc),
+                        "-D", "WANT=4", "--vmlinux-h", str(vmlinux_h())],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "flags not passed" in r.stderr

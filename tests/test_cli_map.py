@@ -94,8 +94,11 @@ def test_map_bad_input(capsys, hmap, no_fd_leak):
     assert "got 2 bytes" in capsys.readouterr().err
     assert main(["map", "lookup", str(mid), "zz"]) == 1
     assert "not a number" in capsys.readouterr().err
-    assert main(["map", "update", str(mid), "1", "2"]) == 1
+    assert main(["map", "update", str(mid), "1", "2", "3"]) == 1
     assert "value" in capsys.readouterr().err
+    cli(capsys, "map", "update", str(mid), "9", "99")          # KEY VALUE, one token each
+    e = json.loads(cli(capsys, "map", "lookup", str(mid), "9", "-j"))
+    assert e["value"][0] == "0x63"
     assert main(["map", "dump", "99999999"]) == 1
     capsys.readouterr()
 
@@ -120,6 +123,9 @@ def test_map_pin_and_open_by_path(capsys, hmap):
     try:
         cli(capsys, "map", "pin", str(mid), path)
         assert json.loads(cli(capsys, "map", "show", path, "-j"))["id"] == mid
+        shown = json.loads(cli(capsys, "map", "show", str(mid), "-j", "--bpffs"))
+        assert shown["pinned"] == [path]
+        assert f"\tpinned {path}" in cli(capsys, "map", "list", "-f")
         assert json.loads(cli(capsys, "map", "show", "h_cli_hash", "-j"))["id"] == mid
     finally:
         if os.path.exists(path):

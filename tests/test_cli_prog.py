@@ -152,3 +152,27 @@ def test_prog_errors(capsys):
     assert "no such prog" in capsys.readouterr().err
     assert main(["prog", "show", "no_such_prog_name_h"]) == 1
     assert "no prog with that name" in capsys.readouterr().err
+
+
+@pytest.mark.kernel
+def test_prog_run_raw_tp_ctx(capsys, tmp_path):
+    """raw_tp programs take a context (the tracepoint's u64 arguments) and no data."""
+    insns = asm.encode([asm.ldx("dw", 0, 1, 8), asm.exit_()])   # return ctx[1]
+    with _sys.prog_load(17, insns, "GPL", prog_name="h_cli_rtrun") as p:
+        ctx = tmp_path / "ctx"
+        ctx.write_bytes((1).to_bytes(8, "little") + (42).to_bytes(8, "little"))
+        out = json.loads(cli(capsys, "prog", "run", str(_sys.prog_info(p)["id"]),
+                             "--ctx-in", str(ctx), "-j"))
+    assert out["retval"] == 42
+
+
+@pytest.mark.kernel
+def test_owning_pids(loaded):
+    """`prog show` names the processes holding the program (here: this test process)."""
+    import sys
+    fd, _ = loaded
+    pid = _sys.prog_info(fd)["id"]
+    r = subprocess.run([sys.executable, "-m", "corebpf", "prog", "show", str(pid), "-j"],
+                       capture_output=True, text=True, check=True)
+    assert {"pid": os.getpid(), "comm": open("/proc/self/comm").read().strip()} in \
+        json.loads(r.stdout)["pids"]

@@ -185,3 +185,58 @@ def test_scraped_by_prometheus(maps, tmp_path):
                 p.kill()
                 p.wait()
     assert exp.returncode in (0, -15), exp.stderr.read()
+
+
+@pytest.mark.kernel
+def test_struct_keys_become_labels(bpf_prog, tmp_path):
+    """A map with a BTF struct key: one label per member; `field:` picks a value member."""
+    import corebpf
+    with corebpf.load(bpf_prog("cli_typed")) as obj:
+        mid = _sys.map_info(obj.map_fd("stats"))["id"]
+        from corebpf.cli.map import MapAccess
+        fd = _sys.map_get_fd_by_id(mid)
+        with fd:
+            acc = MapAccess(fd)
+            for pid, comm, calls in ((7, "bash", 5), (8, "sshd", 11)):
+                acc.update(acc.kcodec.encode({"pid": pid, "comm": comm}),
+                           acc.vcodec.encode({"calls": calls, "last_ret": 0, "flags": [0, 0]}))
+        cfg = tmp_path / "c.json"
+        cfg.write_text(json.dumps({"metrics": [
+            {"name": "calls_total", "type": "counter", "map_id": mid,
+             "labels": ["pid", "comm"], "field": "calls"}]}))
+        with export.Exporter(export.load_config(str(cfg))) as ex:
+            text = ex.render()
+    assert 'calls_total{pid="7",comm="bash"} 5' in text
+    assert 'calls_total{pid="8",comm="sshd"} 11' in text
+
+
+@pytest.mark.kernel
+def test_object_with_xdp(tmp_path):
+    """The exporter loads an object, attaches its XDP program, and serves its counter."""
+    from corebpf.tools import object_path
+    tag = f"{os.getpid() % 100000}"
+    ns, a, b = f"hexp{tag}", f"hxA{tag}", f"hxB{tag}"
+    setup = [["ip", "netns", "add", ns],
+             ["ip", "link", "add", a, "type", "veth", "peer", "name", b],
+             ["ip", "link", "set", b, "netns", ns],
+             ["ip", "addr", "add", "10.204.0.1/24", "dev", a], ["ip", "link", "set", a, "up"],
+             ["ip", "-n", ns, "addr", "add", "10.204.0.2/24", "dev", b],
+             ["ip", "-n", ns, "link", "set", b, "up"]]
+    try:
+        for c in setup:
+            subprocess.run(c, check=True, capture_output=True)
+        cfg = export.check_config({
+            "object": str(object_path("pktcount")), "attach": False,
+            "xdp": {"program": "count_packets", "iface": a},
+            "metrics": [{"name": "xdp_packets_total", "type": "counter", "map": "pkt_count",
+                         "key": 0}]})
+        with export.Exporter(cfg) as ex:
+            subprocess.run(["nsenter", f"--net=/var/run/netns/{ns}", "ping", "-c", "4", "-i",
+                            "0.2", "-q", "10.204.0.1"], check=True, capture_output=True)
+            text = ex.render()
+        n = int(next(ln for ln in text.splitlines()
+                     if ln.startswith("xdp_packets_total ")).split()[1])
+        assert n >= 4
+    finally:
+        subprocess.run(["ip", "link", "del", a], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)

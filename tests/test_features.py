@@ -170,3 +170,11 @@ def test_probes_under_debian_61():
     assert d["map_types"]["user_ringbuf"] == "yes"     # Linux 6.1
     assert d["prog_types"]["tracing"] == "yes" and d["prog_types"]["lsm"] == "yes"
     assert d["btf"]["enum64"] and not d["btf"]["qmark_datasec"]
+
+
+def test_attach_types_with_return_range():
+    # recvmsg/getpeername hooks demand R0 == 1: still known attach types
+    for at in (19, 29, 31):   # UDP4_RECVMSG, INET4_GETPEERNAME, INET4_GETSOCKNAME
+        assert features.has_attach_type("cgroup_sock_addr", at), at
+    if KVER >= (6, 7):
+        assert features.has_attach_type("cgroup_sock_addr", 51)   # UNIX_RECVMSG

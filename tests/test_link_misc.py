@@ -72,7 +72,9 @@ def netns():
     if not shutil.which("ip"):
         pytest.skip("iproute2 is not installed")
     name = f"gtestm{os.getpid() % 10000}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
+    r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot create a network namespace: {r.stderr.strip()}")
     subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
     try:
         yield name
@@ -232,6 +234,9 @@ def test_pin_from_pin_unpin(tp, pin_dir, no_fd_leak):
     assert not _seen(tp, _exec_true()) & 2, "detached once unpinned and closed"
     with link.attach(prog) as ln, pytest.raises(AttachError, match="cannot pin"):
         ln.pin("/tmp/not-on-bpffs")
+    tp.maps["seen"].pin(f"{pin_dir}/amap")
+    with pytest.raises(Error, match="is not a BPF link"):
+        link.Link.from_pin(f"{pin_dir}/amap")
 
 
 def test_detach_pinned_link(sock, netns, pin_dir, no_fd_leak):

@@ -51,8 +51,10 @@ def veth():
     ns, a, b = f"gtest{n}", f"gva{n}", f"gvb{n}"
     net = f"10.231.{n % 250}"
     try:
-        _sh(f"ip netns add {ns}")
-        _sh(f"ip link add {a} type veth peer name {b}")
+        for cmd in (f"ip netns add {ns}", f"ip link add {a} type veth peer name {b}"):
+            r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+            if r.returncode:   # e.g. a qemu guest without the veth module
+                pytest.skip(f"cannot create the test network ({cmd}): {r.stderr.strip()}")
         _sh(f"ip link set {b} netns {ns}")
         _sh(f"ip addr add {net}.1/24 dev {a} && ip link set {a} up")
         _sh(f"ip -n {ns} addr add {net}.2/24 dev {b} && ip -n {ns} link set {b} up "
@@ -182,8 +184,8 @@ def child_cgroup():
 
 
 @pytest.mark.parametrize("use_link", [None, False])
-def test_cgroup_skb(obj, counts, veth, child_cgroup, use_link, no_fd_leak):
-    _, peer = veth
+def test_cgroup_skb(obj, counts, child_cgroup, use_link, no_fd_leak):
+    peer = "127.0.0.1"   # loopback traffic passes the cgroup hooks too
     ln_in = link.attach_cgroup(obj.programs["cg_in"], child_cgroup, use_link=use_link)
     ln_out = link.attach(obj.programs["cg_out"], cgroup=child_cgroup, use_link=use_link)
     try:
@@ -253,8 +255,8 @@ def test_xdp_native_and_update(obj, bpf_prog, counts, veth, no_fd_leak):
 
 
 @pytest.mark.parametrize("use_link", [None, False])
-def test_cgroup_multi(obj, bpf_prog, counts, veth, child_cgroup, use_link, no_fd_leak):
-    _, peer = veth
+def test_cgroup_multi(obj, bpf_prog, counts, child_cgroup, use_link, no_fd_leak):
+    peer = "127.0.0.1"
     with corebpf.load(bpf_prog("hook_net"), programs=["cg_out"]) as other:
         om = other.maps["pkt_count"]
         with link.attach(obj.programs["cg_out"], cgroup=child_cgroup, use_link=use_link), \

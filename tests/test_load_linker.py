@@ -188,6 +188,26 @@ def test_kconfig_values():
         kconfig_value(K("CONFIG_X", "int", 4), '"s"')
 
 
+def test_kconfig_numbers_as_libbpf_reads_them():
+    """strtoull(value, 0): octal with a leading 0, numbers into char and bool externs,
+    range checks by declared size and signedness."""
+    assert kconfig_value(K("CONFIG_X", "int", 4), "010") == (8).to_bytes(4, "little")
+    assert kconfig_value(K("CONFIG_X", "int", 2), "0") == b"\0\0"
+    assert kconfig_value(K("CONFIG_X", "char", 1), "65") == b"A"
+    assert kconfig_value(K("CONFIG_X", "bool", 1), "1") == b"\x01"
+    assert kconfig_value(K("CONFIG_X", "int", 8), "-1") == b"\xff" * 8
+    assert kconfig_value(K("CONFIG_X", "int", 1, True), "-128") == b"\x80"
+    for ext, raw in ((K("CONFIG_X", "bool", 1), "2"),           # not a boolean
+                     (K("CONFIG_X", "int", 4), "-3"),           # unsigned: wraps, too big
+                     (K("CONFIG_X", "int", 1, True), "128"),    # signed char range
+                     (K("CONFIG_X", "int", 4), "08"),           # not octal
+                     (K("CONFIG_X", "int", 4), "12abc"),        # not consumed
+                     (K("CONFIG_X", "int", 8), "0x1" + "0" * 16),  # beyond u64
+                     (K("CONFIG_X", "tristate", 4), "1")):      # numbers need int/char/bool
+        with pytest.raises(LinkError, match="CONFIG_X"):
+            kconfig_value(ext, raw)
+
+
 def test_kconfig_contents_weak_and_strong():
     exts = [K("LINUX_KERNEL_VERSION", "int", 4, offset=0),
             K("CONFIG_SURELY_NOT_THERE_X", "bool", 1, weak=True, offset=4)]
@@ -196,3 +216,57 @@ def test_kconfig_contents_weak_and_strong():
     assert buf[4] == 0
     with pytest.raises(LinkError, match="CONFIG_SURELY_NOT_THERE_X"):
         kconfig_contents([K("CONFIG_SURELY_NOT_THERE_X", "bool", 1)], 1)
+
+
+def test_module_kfunc_indexes_shared_across_programs():
+    """With a resolver that numbers module BTFs per object (the loader's, like libbpf's
+    obj->fd_array), a program calling only the second module's kfunc still gets that
+    module's object-wide index in insn->off, and the whole fd_array."""
+    class Shared(R):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fd_array: list[int] = []
+
+        def kfunc(self, name: str):
+            return {"mod_a": (601, 41), "mod_b": (602, 42)}.get(name)
+
+        def fd_index(self, btf_fd: int) -> int:
+            if not self.fd_array:
+                self.fd_array.append(0)
+            if btf_fd not in self.fd_array[1:]:
+                self.fd_array.append(btf_fd)
+            return self.fd_array.index(btf_fd, 1)
+
+    def prog(name: str, kf: str) -> ProgramSpec:
+        return fn(name, "tc", ins(0x85, 0, 2, 0, -1) + EXIT,
+                  relos=[Relocation(0, "kfunc", kf)], sub=False)
+    pa, pb = prog("pa", "mod_a"), prog("pb", "mod_b")
+    res = Shared()
+    la = link(pa, {"pa": pa}, res)
+    lb = link(pb, {"pb": pb}, res)
+    assert decode(la.insns)[0] == (0x85, 0, 2, 1, 601)
+    assert decode(lb.insns)[0] == (0x85, 0, 2, 2, 602)
+    assert lb.fd_array == [0, 41, 42]
+    # the plain Resolver (no fd_index): each program numbers its own modules from 1
+    lb2 = link(pb, {"pb": pb}, type("P", (R,), {"kfunc": Shared.kfunc})())
+    assert decode(lb2.insns)[0] == (0x85, 0, 2, 1, 602) and lb2.fd_array == [0, 42]
+
+
+def test_kallsyms_ambiguous_names():
+    """A name /proc/kallsyms lists at two addresses is ambiguous (libbpf refuses a typeless
+    ksym of it); a name listed once is not."""
+    from corebpf.linker import kallsyms, kallsyms_ambiguous
+    seen: dict[str, set[str]] = {}
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                seen.setdefault(parts[2], set()).add(parts[0])
+    table = kallsyms()
+    if not table or set().union(*seen.values()) == {"0000000000000000"}:
+        pytest.skip("no readable /proc/kallsyms")
+    twice = next((n for n, a in seen.items() if len(a) > 1), None)
+    once = next(n for n, a in seen.items() if len(a) == 1)
+    assert not kallsyms_ambiguous(once)
+    if twice is not None:
+        assert kallsyms_ambiguous(twice)

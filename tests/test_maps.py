@@ -585,3 +585,55 @@ def test_threads_do_not_mix_keys_and_values(no_fd_leak):
     th.start()
     th.join()
     assert out
+
+
+def test_wrap_fd_with_partial_info(no_fd_leak):
+    fd = _sys.map_create(M.HASH, 4, 8, 4, map_name="partial")
+    with Map(fd, {"name": "given"}) as m:   # the rest is asked from the kernel
+        assert m.name == "given" and m.key_size == 4 and m.max_entries == 4
+        m[1] = 1
+
+
+def test_hash_map_behaves_like_a_dict():
+    """Random sequences of set/delete/pop/get against a Python dict model (hypothesis)."""
+    hyp = pytest.importorskip("hypothesis")
+    st = pytest.importorskip("hypothesis.strategies")
+    ops = st.lists(st.tuples(st.sampled_from(["set", "del", "pop", "get", "update_noexist"]),
+                             st.integers(0, 15), st.integers(0, 2**64 - 1)), max_size=40)
+
+    with Map.create(M.HASH, 4, 8, 16, name="model") as m:
+        @hyp.settings(max_examples=60, deadline=None)
+        @hyp.given(ops)
+        def check(seq):
+            m.clear()
+            model: dict[int, int] = {}
+            for op, k, v in seq:
+                if op == "set":
+                    m[k] = v
+                    model[k] = v
+                elif op == "del":
+                    if k in model:
+                        del m[k]
+                        del model[k]
+                    else:
+                        with pytest.raises(KeyError):
+                            del m[k]
+                elif op == "pop":
+                    got = m.pop(k, None)
+                    want = model.pop(k, None)
+                    assert (got if got is None else int.from_bytes(got, "little")) == want
+                elif op == "update_noexist":
+                    if k in model:
+                        with pytest.raises(KernelError):
+                            m.update(k, v, M.BPF_NOEXIST)
+                    else:
+                        m.update(k, v, M.BPF_NOEXIST)
+                        model[k] = v
+                else:
+                    got = m.get(k)
+                    assert (got if got is None else int.from_bytes(got, "little")) == \
+                        model.get(k)
+            assert {int.from_bytes(a, "little"): int.from_bytes(b, "little")
+                    for a, b in m.items()} == model
+            assert len(m) == len(model)
+        check()

@@ -135,8 +135,10 @@ def test_iface_and_cgroup_options(bpf_prog):
     with open("/proc/mounts") as f:
         root = next(ln.split()[1] for ln in f if ln.split()[2] == "cgroup2")
     cg = os.path.join(root, f"corebpf_gtest_run_{os.getpid()}")
-    subprocess.run(["ip", "link", "add", dev, "type", "veth", "peer", "name", dev + "p"],
-                   check=True)
+    made = subprocess.run(["ip", "link", "add", dev, "type", "veth", "peer", "name", dev + "p"],
+                          capture_output=True, text=True)
+    if made.returncode:
+        pytest.skip(f"cannot create a veth pair: {made.stderr.strip()}")
     os.makedirs(cg, exist_ok=True)
     try:
         r = _run([obj, "--duration", "0.5", "--iface", dev, "--cgroup", cg, "--json"])

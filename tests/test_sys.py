@@ -437,3 +437,20 @@ def test_mounts():
     assert not _sys.is_bpffs("/proc")
     p = _sys.mount_tracefs()
     assert os.path.isdir(os.path.join(p, "events"))
+
+
+@pytest.mark.kernel
+def test_test_run_ctx_and_cpu(no_fd_leak):
+    # raw_tp: r0 = ctx->args[0] (u64 at ctx+0); ctx in, run on a chosen CPU
+    prog = insn(0x79, 0, 1, 0, 0) + insn(0x95)      # r0 = *(u64 *)(r1 + 0); exit
+    with _sys.prog_load(17, prog, prog_name="ctxrun") as p:
+        ctx = struct.pack("<12Q", 42, *range(11))
+        r = _sys.prog_test_run(p, ctx=ctx, flags=_sys.BPF_F_TEST_RUN_ON_CPU,
+                               cpu=_sys.online_cpus()[-1])
+        assert r.retval == 42 and r.data is None
+        with pytest.raises(KernelError) as ei:
+            _sys.prog_test_run(p, ctx=ctx, repeat=5)   # raw_tp takes no repeat
+        assert ei.value.errno == errno.EINVAL and "prog_test_run" in str(ei.value)
+    with _sys.prog_load(6, insn(0xB7, imm=2) + insn(0x95), prog_name="xdppass") as x:
+        r = _sys.prog_test_run(x, b"\xaa" * 64, repeat=10)
+        assert r.retval == 2 and r.data == b"\xaa" * 64 and r.duration >= 0

@@ -284,6 +284,27 @@ def test_tcpconnect(run_tool):
 
 
 @pytest.mark.kernel
+def test_tcpconnect_ipv6(run_tool):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 in this Python")
+    srv = socket.socket(socket.AF_INET6)
+    try:
+        srv.bind(("::1", 0))
+    except OSError as e:
+        srv.close()
+        pytest.skip(f"no IPv6 loopback: {e}")
+    srv.listen()
+    port = srv.getsockname()[1]
+    t = run_tool("corebpf.tools.tcpconnect", "--json", "-d", "2", "--port", str(port))
+    c = socket.create_connection(("::1", port))
+    c.close()
+    srv.close()
+    evs = _json_lines(t.finish())
+    assert evs and all(e["dport"] == port for e in evs)  # --port filters
+    assert evs[0]["family"] == 10 and evs[0]["daddr"] == "::1"
+
+
+@pytest.mark.kernel
 def test_tcplife(run_tool):
     t = run_tool("corebpf.tools.tcplife", "--json", "-d", "2")
     port, lport = _tcp_session(100_000)

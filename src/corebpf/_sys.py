@@ -1247,14 +1247,21 @@ def prog_test_run(prog_fd: Any, data: Any = None, *, data_out_size: int | None =
     dout = ctypes.create_string_buffer(max(data_out_size, 1))
     ca = _ptr(ctx, keep)
     clen = memoryview(ctx).nbytes if ctx is not None else 0
+    ctx_out_default = ctx_out_size is None
     if ctx_out_size is None:
         ctx_out_size = clen
-    cout = ctypes.create_string_buffer(max(ctx_out_size, 1))
-    a = _attr(80)
-    _pack_into("<IIIIQQIIIIQQIII", a, 0, _fdnum(prog_fd), 0, dlen, data_out_size, da,
-               _addressof(dout) if data_out_size else 0, repeat, 0, clen, ctx_out_size,
-               ca, _addressof(cout) if ctx_out_size else 0, flags, cpu, batch_size)
-    r, err = _bpf_errno(BPF_PROG_TEST_RUN, a, 76 if batch_size else 72)
+    while True:
+        cout = ctypes.create_string_buffer(max(ctx_out_size, 1))
+        a = _attr(80)
+        _pack_into("<IIIIQQIIIIQQIII", a, 0, _fdnum(prog_fd), 0, dlen, data_out_size, da,
+                   _addressof(dout) if data_out_size else 0, repeat, 0, clen, ctx_out_size,
+                   ca, _addressof(cout) if ctx_out_size else 0, flags, cpu, batch_size)
+        r, err = _bpf_errno(BPF_PROG_TEST_RUN, a, 76 if batch_size else 72)
+        if r < 0 and err == _errno.EINVAL and ctx_out_default and ctx_out_size:
+            # tracing-like programs (raw_tp, ...) take a ctx but give none back
+            ctx_out_size = 0
+            continue
+        break
     if r < 0:
         hint = ""
         if err == _errno.EINVAL:
@@ -1460,7 +1467,10 @@ def is_bpffs(path: str) -> bool:
 
 
 def _mount(source: str, target: str, fstype: str, data: str = "") -> None:
-    os.makedirs(target, exist_ok=True)
+    try:
+        os.makedirs(target, exist_ok=True)
+    except OSError as e:
+        raise error_from_errno(f"mkdir {target}", e.errno or _errno.EIO) from None
     if _libc.mount(source.encode(), target.encode(), fstype.encode(), 0,
                    data.encode() if data else None) != 0:
         err = _get_errno()

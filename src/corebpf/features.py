@@ -354,8 +354,14 @@ def has_attach_type(prog_type: int | str, attach_type: int) -> bool:
         kw = _load_kw(t)
         kw["expected_attach_type"] = attach_type
         try:
-            _sys.prog_load(t, RET0, "GPL", retry_log=False, **kw).close()
+            fd, _ = _sys.prog_load_with_log(t, RET0, "GPL", log_level=1, log_size=1 << 14,
+                                            retry_log=False, **kw)
+            fd.close()
             return True
+        except VerifierError as e:
+            # Some hooks want another return value (e.g. R0 in [1, 1] for recvmsg and
+            # getpeername hooks): the kernel knew the attach type to tell us so.
+            return "R0" in e.log and "should have been in" in e.log
         except KernelError:
             return False
     return _cached(("attach", t, attach_type), probe)

@@ -14,7 +14,9 @@ version, its ``CONFIG_*`` values and ``/proc/kallsyms``.
 from __future__ import annotations
 
 import struct
-from typing import Any, Callable, Iterable
+TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Iterable
 
 from .errors import Error, ObjectError
 
@@ -79,6 +81,8 @@ class Resolver:
     ``ksym(name)``: ("btf", btf id, btf object fd) for typed ksyms, ("addr", address) for
     typeless ones or missing weak ones (address 0).
     ``kfunc(name)``: (btf id, btf object fd or 0 for vmlinux), or None for a missing weak kfunc.
+    Optional: ``fd_array`` (list) and ``fd_index(btf_fd) -> int``: an object-wide numbering
+    of module BTF fds for kfunc calls (else each program numbers its own from 1).
     """
 
     def map_fd(self, name: str) -> int:  # pragma: no cover - interface
@@ -209,7 +213,13 @@ def _resolve_data(out: Linked, fn: Any, start: int, resolver: Resolver,
                 continue
             btf_id, btf_fd = res
             idx = 0
-            if btf_fd:
+            shared = getattr(resolver, "fd_index", None)
+            if btf_fd and shared is not None:
+                # the loader numbers module BTFs once per object, as libbpf does (its
+                # fd_array is the object's), so every program gets the same insn->off
+                idx = shared(btf_fd)
+                out.fd_array = list(resolver.fd_array)  # type: ignore[attr-defined]
+            elif btf_fd:
                 idx = kfunc_fds.get(btf_fd, 0)
                 if not idx:
                     if not out.fd_array:
@@ -302,7 +312,8 @@ def read_kconfig(path: str | None = None) -> dict[str, str]:
     import gzip
     import os
     data = None
-    candidates = [path] if path else ["/proc/config.gz", f"/boot/config-{os.uname().release}"]
+    # libbpf's order: the distribution's /boot file first, then the kernel's own copy
+    candidates = [path] if path else [f"/boot/config-{os.uname().release}", "/proc/config.gz"]
     for p in candidates:
         try:
             if p.endswith(".gz"):
@@ -354,16 +365,48 @@ def kconfig_value(ext: Any, raw: str, file: str | None = None) -> bytes:
         s = s.replace('\\"', '"').replace("\\\\", "\\")
         b = s.encode()[: max(size - 1, 0)]
         return b.ljust(size, b"\0")
-    if kind != "int":
-        raise bad(f"numeric value {raw!r} needs an integer type")
-    try:
-        v = int(raw, 0)
-    except ValueError:
-        raise bad(f"cannot parse value {raw!r}") from None
-    try:
-        return v.to_bytes(size, "little", signed=ext.signed or v < 0)
-    except OverflowError:
-        raise bad(f"value {v} does not fit in {size} bytes") from None
+    # numbers as libbpf reads them: strtoull(value, 0) into a u64, then into an int, char
+    # or bool extern when the value fits its size (signedness as declared)
+    if kind not in ("int", "char", "bool"):
+        raise bad(f"numeric value {raw!r} needs an integer, char or bool type")
+    v = _strtoull(raw)
+    if v is None:
+        raise bad(f"cannot parse value {raw!r} as an integer")
+    if kind == "bool" and v > 1:
+        raise bad(f"value {raw} is not a boolean")
+    bits = size * 8
+    if size < 8:
+        fits = ((v + (1 << (bits - 1))) & _U64_MASK) < (1 << bits) if ext.signed \
+            else v >> bits == 0
+        if not fits:
+            raise bad(f"value {raw} does not fit in {size} bytes")
+    return (v & ((1 << bits) - 1)).to_bytes(size, "little")
+
+
+_U64_MASK = (1 << 64) - 1
+
+
+def _strtoull(text: str) -> int | None:
+    """C's strtoull(text, &end, 0) with the whole string consumed: 0x hex, 0 octal,
+    decimal, an optional sign (a negative value wraps, as in C); None if malformed or out
+    of the u64 range."""
+    t = text.strip()
+    neg = t.startswith("-")
+    if t[:1] in "+-":
+        t = t[1:]
+    if t[:2].lower() == "0x":
+        base, digits = 16, t[2:]
+    elif t.startswith("0") and len(t) > 1:
+        base, digits = 8, t[1:]
+    else:
+        base, digits = 10, t
+    if not digits or not all(c in "0123456789abcdefABCDEF"[:base + (6 if base == 16 else 0)]
+                             for c in digits):
+        return None
+    v = int(digits, base)
+    if v > _U64_MASK:
+        return None
+    return (-v) & _U64_MASK if neg else v
 
 
 def _has_syscall_wrapper() -> int:
@@ -377,6 +420,7 @@ def kconfig_contents(externs: Iterable[Any], size: int, file: str | None = None)
     Missing values: weak → 0, strong → ``LinkError`` naming the extern."""
     buf = bytearray(size)
     config: dict[str, str] | None = None
+    unreadable = ""
     for ext in externs:
         if ext.kind != "kconfig":
             continue
@@ -392,19 +436,18 @@ def kconfig_contents(externs: Iterable[Any], size: int, file: str | None = None)
             if config is None:
                 try:
                     config = read_kconfig()
-                except Error:
-                    if not ext.weak:
-                        raise
-                    config = {}
+                except Error as e:
+                    # weak externs default to 0; a strong one fails below, naming itself
+                    config, unreadable = {}, f" ({e})"
             raw = config.get(name)
             if raw is not None:
                 data = kconfig_value(ext, raw, file)
         if data is None:
             if ext.weak:
                 continue  # stays zero
-            raise LinkError(f"kconfig extern {name!r} has no value in this kernel (declare "
-                            "it __weak to default to 0)", file=file, section=".kconfig",
-                            symbol=name)
+            raise LinkError(f"kconfig extern {name!r} has no value in this kernel{unreadable} "
+                            "(declare it __weak to default to 0)", file=file,
+                            section=".kconfig", symbol=name)
         if ext.offset + len(data) > size:
             raise LinkError(f"kconfig extern {name!r} lies outside .kconfig ({size} bytes)",
                             file=file, section=".kconfig", symbol=name)
@@ -413,6 +456,14 @@ def kconfig_contents(externs: Iterable[Any], size: int, file: str | None = None)
 
 
 _KALLSYMS: dict[str, int] | None = None
+# names with several addresses: libbpf refuses a typeless ksym of such a name (ambiguous)
+_KALLSYMS_AMBIGUOUS: set[str] = set()
+
+
+def kallsyms_ambiguous(name: str) -> bool:
+    """Does /proc/kallsyms list ``name`` at more than one address?"""
+    kallsyms()
+    return name in _KALLSYMS_AMBIGUOUS
 
 
 def kallsyms() -> dict[str, int]:
@@ -426,8 +477,12 @@ def kallsyms() -> dict[str, int]:
                     parts = line.split()
                     if len(parts) >= 3:
                         name = parts[2].decode(errors="replace")
-                        if name not in table:
-                            table[name] = int(parts[0], 16)
+                        addr = int(parts[0], 16)
+                        old = table.get(name)
+                        if old is None:
+                            table[name] = addr
+                        elif old != addr:
+                            _KALLSYMS_AMBIGUOUS.add(name)
         except OSError:
             pass
         _KALLSYMS = table

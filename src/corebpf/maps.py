@@ -179,6 +179,7 @@ def _kernel_btf(btf_id: int) -> Any | None:
 # --------------------------------------------------------------------------- Map
 
 _MISSING: Any = object()
+_INFO_KEYS = ("type", "key_size", "value_size", "max_entries")
 _STATE_LOCK = allocate_lock()
 
 
@@ -211,8 +212,8 @@ class Map:
         self._raw_view: Map | None = None
         self.pinned: str | None = None
         try:
-            if info is None:
-                info = _sys.map_info(fd)
+            if info is None or not all(k in info for k in _INFO_KEYS):
+                info = {**_sys.map_info(fd), **(info or {})}
             self.type = info["type"]
             self.name = name or info.get("name", "")
             self.key_size = info["key_size"]

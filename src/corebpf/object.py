@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any, Iterable
+TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterable
 
 from . import _sys
-from .errors import Error, KernelError, MapError, ObjectError, VerifierError
+from .errors import (Error, KernelError, MapError, ObjectError, PermissionDenied,
+                     VerifierError)
 from .programs import Program
 
 _PIN_BY_NAME = 1
@@ -209,6 +212,17 @@ def _fdnum(x: Any) -> int:
     return x.fileno()
 
 
+# fentry, fexit, fmod_ret, lsm_mac, lsm_cgroup: the attach types that need a trampoline
+_TRAMPOLINE_ATTACH = frozenset((24, 25, 26, 27, 43))
+
+
+def _is_trampoline(spec: Any) -> bool:
+    """fentry/fexit/fmod_ret/LSM/freplace: programs a locked-down kernel refuses to load."""
+    if spec.type in (_PROG_EXT, _PROG_LSM):
+        return True
+    return spec.type == _PROG_TRACING and spec.expected_attach_type in _TRAMPOLINE_ATTACH
+
+
 def _auto_attach(spec: Any) -> bool:
     """Does libbpf's bpf_object__attach_skeleton attach this program on its own? Only
     sections that name their hook completely (tp/cat/name, raw_tp/name, tp_btf/name,
@@ -359,7 +373,8 @@ def open_object(path_or_spec: Any) -> Any:
 def load(path_or_spec: Any, *, btf: Any = None, variables: dict[str, Any] | None = None,
          maps: dict[str, dict[str, Any]] | None = None, pin_root: str | None = None,
          programs: Iterable[str] | None = None, log_level: int = 0,
-         continue_on_error: bool = False) -> Object:
+         continue_on_error: bool = False,
+         attach_targets: dict[str, Any] | None = None) -> Object:
     """Load a compiled object (path, bytes or ObjectSpec) into the kernel.
 
     ``btf``: target BTF for CO-RE (a path or a ``BTF``; default the running kernel's).
@@ -369,11 +384,18 @@ def load(path_or_spec: Any, *, btf: Any = None, variables: dict[str, Any] | None
     name (default /sys/fs/bpf). ``programs``: names of the programs to load (default all).
     ``log_level``: verifier log level (logs kept on ``Program.log``).
     ``continue_on_error``: programs that fail are recorded in ``Object.errors`` instead of
-    failing the load. Returns an ``Object``; close it (or use ``with``).
+    failing the load. ``attach_targets``: {program name: target program (a ``Program``
+    or fd) or (target, function name)} for freplace programs and fentry/fexit on BPF
+    programs (libbpf's bpf_program__set_attach_target); the function defaults to the
+    section's (``freplace/<function>``). Returns an ``Object``; close it (or use ``with``).
     """
     spec = open_object(path_or_spec)
     loader = _Loader(spec, btf=btf, pin_root=pin_root, log_level=log_level,
                      continue_on_error=continue_on_error)
+    if isinstance(path_or_spec, (bytes, bytearray, memoryview)):
+        loader.hidden = _hidden_in_elf(bytes(path_or_spec), spec.name)
+    if attach_targets:
+        loader.set_attach_targets(attach_targets)
     if variables:
         loader.set_variables(variables)
     if maps:
@@ -396,11 +418,27 @@ class _Loader:
         self.ksym_cache: dict[str, tuple] = {}
         self.module_btf_fds: dict[str, Any] = {}
         self._reused: set[str] = set()
+        self._pinned: list[str] = []   # pins this load made (removed if it fails)
         self._insns: dict[str, bytearray] = {}   # function name -> relocated copy
         self._core_cache: Any = None
         # struct_ops map name -> (kernel struct id, value size, offset of "data", local type)
         self.struct_ops: dict[str, tuple[int, int, int, Any]] = {}
         self.struct_ops_targets: dict[str, int] = {}  # program name -> kernel struct id
+        self._hidden: tuple[frozenset, frozenset] | None = None
+        self.prog_targets: dict[str, tuple[Any, str | None]] = {}  # freplace & co
+        self.kfuncs: dict[str, Any] | None = None   # kfunc extern -> (btf id, module fd)
+        self.fd_array: list[int] = []               # module BTF fds for kfunc calls
+
+    @property
+    def hidden(self) -> tuple[frozenset, frozenset]:
+        """(functions, variables) of hidden visibility (made static in the loaded BTF)."""
+        if self._hidden is None:
+            self._hidden = _hidden_symbols(self.spec)
+        return self._hidden
+
+    @hidden.setter
+    def hidden(self, value: tuple[frozenset, frozenset]) -> None:
+        self._hidden = value
 
     # -- options ------------------------------------------------------------------------
     def set_variables(self, variables: dict[str, Any]) -> None:
@@ -411,6 +449,43 @@ class _Loader:
                                   f"{', '.join(self.spec.variables) or 'none'})",
                                   file=self.file, symbol=name)
             v.value = _encode(self.spec.btf, v, value)
+
+    def set_attach_targets(self, targets: dict[str, Any]) -> None:
+        for name, target in targets.items():
+            if name not in self.spec.programs:
+                raise ObjectError(f"attach target for unknown program {name!r} (programs: "
+                                  f"{', '.join(self.spec.programs) or 'none'})",
+                                  file=self.file)
+            func = None
+            if isinstance(target, tuple):
+                target, func = target
+            self.prog_targets[name] = (target, func)
+
+    def prog_target(self, entry: Any) -> tuple[int, int] | None:
+        """(attach_btf_id, attach_prog_fd) of a program that attaches to a function of
+        another BPF program: the id of that function in the target program's BTF."""
+        got = self.prog_targets.get(entry.name)
+        if got is None:
+            return None
+        target, func = got
+        func = func or entry.attach_to
+        if not func:
+            raise ObjectError(f"program {entry.name!r}: no target function (give it as "
+                              "attach_targets={name: (program, 'function')})",
+                              file=self.file, section=entry.section)
+        tfd = _fdnum(target)
+        info = _sys.prog_info(tfd)
+        btf_id = info.get("btf_id") or 0
+        if not btf_id:
+            raise ObjectError(f"program {entry.name!r}: the target program has no BTF, so "
+                              f"its function {func!r} cannot be found", file=self.file,
+                              section=entry.section)
+        from .btf import BTF
+        ids = BTF.from_kernel_id(btf_id).find(func, 12)
+        if not ids:
+            raise ObjectError(f"program {entry.name!r}: the target program has no function "
+                              f"{func!r}", file=self.file, section=entry.section)
+        return ids[0], tfd
 
     def set_map_options(self, options: dict[str, dict[str, Any]]) -> None:
         for name, opts in options.items():
@@ -466,8 +541,12 @@ class _Loader:
                     obj.errors[e.name] = err
             self.fill_prog_arrays()
             self.fill_struct_ops()
-            self.pin_maps()
         except BaseException:
+            for path in self._pinned:  # a failed load leaves no pins behind (as libbpf)
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
             obj.close()
             raise
         return obj
@@ -505,7 +584,7 @@ class _Loader:
         except ImportError:
             return
         try:
-            fd = _call_load_btf(marshal, self.spec)
+            fd = _call_load_btf(marshal, self.spec, self.hidden)
         except Error as e:
             fd = None
             self.obj.btf_error = e
@@ -543,8 +622,40 @@ class _Loader:
                                          struct.pack("<I", _fdnum(inner)))
             if ms.freeze:
                 _sys.map_freeze(fd)
+        # pinned by name: pinned once filled and before any program uses it, as libbpf
+        # does, so that a loader racing us for the same pin ends up sharing one map
+        for name, ms in spec.maps.items():
+            if ms.pinning == _PIN_BY_NAME and name not in self._reused:
+                self.pin_map(name, ms)
         for name, ms in spec.maps.items():
             obj.maps[name] = _wrap_map(obj._map_fds.pop(name), ms, spec.btf)
+
+    def pin_map(self, name: str, ms: Any) -> None:
+        """Pin a map we created at <pin root>/<name>. If another loader pinned one there
+        since we looked (EEXIST), use that one instead when compatible (libbpf retries
+        the same way)."""
+        obj = self.obj
+        root = self.pin_root or "/sys/fs/bpf"
+        if root == "/sys/fs/bpf" and not _sys.is_bpffs(root):
+            _sys.mount_bpffs(root)
+        os.makedirs(root, exist_ok=True)
+        path = os.path.join(root, name)
+        try:
+            _sys.obj_pin(_fdnum(obj._map_fds[name]), path)
+        except KernelError as e:
+            if e.errno != 17:  # EEXIST
+                raise
+            fd = _sys.obj_get(path, kind="map")
+            try:
+                _check_pinned_compatible(fd, ms, path, self._max_entries(ms))
+            except BaseException:
+                fd.close()
+                raise
+            obj._map_fds.pop(name).close()
+            obj._map_fds[name] = fd
+            self._reused.add(name)
+            return
+        self._pinned.append(path)
 
     def fix_mmapable(self) -> None:
         """libbpf makes a global-data map mmapable only if one of its variables is
@@ -552,7 +663,7 @@ class _Loader:
         btf = self.spec.btf
         if btf is None:
             return
-        hidden = _hidden_symbols(self.spec)[1]
+        hidden = self.hidden[1]
         if not hidden:
             return
         from .btf import types as T
@@ -626,8 +737,18 @@ class _Loader:
         self.struct_ops[ms.name] = (kids[0], vt.size, data.bit_offset // 8, local)
         for prog in ms.struct_ops_progs.values():
             self.struct_ops_targets[prog] = kids[0]
-        return _sys.map_create(ms.type, 4, vt.size, 1, ms.flags, map_name=ms.kernel_name,
-                               btf_fd=self.btf_fd, btf_vmlinux_value_type_id=vids[0])
+        try:
+            return _sys.map_create(ms.type, 4, vt.size, 1, ms.flags, map_name=ms.kernel_name,
+                                   btf_fd=self.btf_fd, btf_vmlinux_value_type_id=vids[0])
+        except KernelError as e:
+            if e.errno == 22 and ms.flags & (1 << 13):
+                from .errors import NotSupported
+                raise NotSupported(
+                    f"struct_ops map {ms.name!r} (SEC(\".struct_ops.link\"))", e.errno,
+                    hint="struct_ops maps registered through a link (BPF_F_LINK) need "
+                    "Linux 6.4+; use SEC(\".struct_ops\") on older kernels",
+                    feature="struct_ops links") from e
+            raise
 
     def fill_struct_ops(self) -> None:
         """Write each struct_ops map's value: the object's data with every function pointer
@@ -688,16 +809,6 @@ class _Loader:
         return _sys.map_create(ms.type, ms.key_size, ms.value_size, self._max_entries(ms),
                                ms.flags, **kw)
 
-    def pin_maps(self) -> None:
-        for name, ms in self.spec.maps.items():
-            if ms.pinning != _PIN_BY_NAME or name in self._reused:
-                continue
-            root = self.pin_root or "/sys/fs/bpf"
-            if root == "/sys/fs/bpf" and not _sys.is_bpffs(root):
-                _sys.mount_bpffs(root)
-            os.makedirs(root, exist_ok=True)
-            _sys.obj_pin(_fdnum(self.obj.maps[name]), os.path.join(root, name))
-
     def fill_prog_arrays(self) -> None:
         for name, ms in self.spec.maps.items():
             if ms.type != _MAP_PROG_ARRAY or not ms.init_slots:
@@ -718,7 +829,12 @@ class _Loader:
         if self.btf_fd is not None:
             fi = [(off, tid) for off, tid in linked.func_info] or None
             li = _line_records(self.spec.btf, linked.line_info) or None
-        attach_btf_id, attach_obj_fd = self.attach_target(entry)
+        prog_target = self.prog_target(entry)
+        attach_prog_fd = None
+        if prog_target is not None:
+            (attach_btf_id, attach_prog_fd), attach_obj_fd = prog_target, None
+        else:
+            attach_btf_id, attach_obj_fd = self.attach_target(entry)
         eat = entry.expected_attach_type
         license = entry.license or self.spec.license or ""
         from .linker import kernel_version
@@ -730,10 +846,18 @@ class _Loader:
         try:
             prog = Program.load(entry.type, linked.insns, license, name=entry.name,
                                 expected_attach_type=eat, attach_btf_id=attach_btf_id,
-                                attach_btf_obj_fd=attach_obj_fd, btf_fd=self.btf_fd,
+                                attach_btf_obj_fd=attach_obj_fd,
+                                attach_prog_fd=attach_prog_fd, btf_fd=self.btf_fd,
                                 func_info=fi, line_info=li, kern_version=kver,
                                 flags=entry.flags, log_level=self.log_level,
                                 fd_array=linked.fd_array or None, source=source)
+        except PermissionDenied as e:
+            # root yet EPERM for a trampoline program: the kernel refuses the kind itself
+            # (lockdown, no BPF trampoline); say so plainly (corebpf.link.tracing.refusal)
+            if e.errno == 1 and _is_trampoline(entry) and os.geteuid() == 0:
+                from .link.tracing import refusal, tracing_kind
+                raise refusal(tracing_kind(entry), e, entry.attach_to or None) from e
+            raise
         except VerifierError as e:
             if self.obj.btf_error is not None:
                 # without the object's BTF there is no func/line info: say why up front
@@ -828,8 +952,12 @@ class _ObjResolver:
         if ext is None:
             raise ObjectError(f"unknown ksym extern {name!r}", file=self.ld.file, symbol=name)
         if ext.typeless:
-            from .linker import kallsyms
+            from .linker import kallsyms, kallsyms_ambiguous
             addr = kallsyms().get(name)
+            if addr is not None and kallsyms_ambiguous(name):
+                raise ObjectError(f"ksym {name!r} is ambiguous: /proc/kallsyms lists it at "
+                                  "several addresses", file=self.ld.file, section=".ksyms",
+                                  symbol=name)
             if addr is None:
                 if ext.weak:
                     return ("addr", 0)
@@ -846,15 +974,40 @@ class _ObjResolver:
         return ("btf", btf_id, _fdnum(fd) if fd is not None else 0)
 
     def kfunc(self, name: str) -> tuple[int, int] | None:
-        ext = self.ld.spec.externs.get(name)
-        found = self.ld_find(name, 12)
+        ld = self.ld
+        if ld.kfuncs is None:
+            # resolve every kfunc extern up front, in libbpf's extern order (by name), so
+            # that module BTFs get the same fd_array indexes as libbpf gives them
+            ld.kfuncs = {}
+            for ename in sorted(n for n, e in ld.spec.externs.items() if e.kind == "kfunc"):
+                found = self.ld_find(ename, 12)
+                ld.kfuncs[ename] = found
+                if found is not None and found[1] is not None:
+                    self.fd_index(_fdnum(found[1]))
+        found = ld.kfuncs.get(name) if name in ld.kfuncs else self.ld_find(name, 12)
         if found is None:
+            ext = ld.spec.externs.get(name)
             if ext is not None and ext.weak:
                 return None
-            raise ObjectError(f"kfunc {name!r} not found in kernel BTF", file=self.ld.file,
+            raise ObjectError(f"kfunc {name!r} not found in kernel BTF", file=ld.file,
                               section=".ksyms", symbol=name)
         btf_id, fd = found
         return btf_id, (_fdnum(fd) if fd is not None else 0)
+
+    @property
+    def fd_array(self) -> list[int]:
+        return self.ld.fd_array
+
+    def fd_index(self, btf_fd: int) -> int:
+        """The object-wide fd_array index of a module BTF (index 0 stays vmlinux's)."""
+        arr = self.ld.fd_array
+        if not arr:
+            arr.append(0)
+        try:
+            return arr.index(btf_fd, 1)
+        except ValueError:
+            arr.append(btf_fd)
+            return len(arr) - 1
 
     def ld_find(self, name: str, kind: int) -> tuple[int, Any] | None:
         kbtf = self.ld.kernel_btf()
@@ -870,7 +1023,8 @@ class _ObjResolver:
 
 # --------------------------------------------------------------------------- helpers
 
-def _call_load_btf(marshal: Any, spec: Any) -> Any:
+def _call_load_btf(marshal: Any, spec: Any,
+                   hidden: tuple[frozenset, frozenset] | None = None) -> Any:
     """Sanitize the object's BTF for this kernel (DATASEC sizes and VAR offsets from the ELF
     symbols, .kconfig offsets as the loader lays them out) and load it."""
     datasecs: dict[str, tuple[int, dict[str, int]]] = {}
@@ -917,18 +1071,144 @@ def _call_load_btf(marshal: Any, spec: Any) -> Any:
                         offs[name] = (end + a - 1) // a * a
                 end = max(end, offs[name] + vi.size)
             datasecs[sec] = (size or ds.size or end, offs)
-    key = (id(btf), repr(sorted((k, v[0], sorted(v[1].items())) for k, v in datasecs.items())))
+    static_funcs, static_vars = hidden if hidden is not None else _hidden_symbols(spec)
+    key = (id(btf), repr(sorted((k, v[0], sorted(v[1].items())) for k, v in datasecs.items())),
+           static_funcs, static_vars)
     hit = _SANITIZED.get(key)
     if hit is not None and hit[0] is btf:
         data = hit[1]
     else:
-        static_funcs, static_vars = _hidden_symbols(spec)
-        data = marshal.sanitize(btf, datasecs=datasecs, static_funcs=static_funcs,
-                                static_vars=static_vars)
+        # the common case (a kernel with every BTF kind the object uses, no .ksyms/.kconfig):
+        # patch DATASEC sizes/offsets and linkages in a copy of the raw bytes; decoding and
+        # re-encoding every type (marshal.sanitize) costs tens of ms for a CO-RE object
+        data = _patch_btf_raw(btf, datasecs, static_funcs, static_vars, marshal)
+        if data is None:
+            data = marshal.sanitize(btf, datasecs=datasecs, static_funcs=static_funcs,
+                                    static_vars=static_vars)
         if len(_SANITIZED) >= 16:
             _SANITIZED.pop(next(iter(_SANITIZED)))
         _SANITIZED[key] = (btf, data)  # the BTF is kept so that its id is not reused
     return marshal.load_btf(data)
+
+
+# bytes after the 12-byte btf_type header: fixed, and per vlen entry, by kind
+_BTF_FIXED = (0, 4, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 4, 0, 0)
+_BTF_PER_VLEN = (0, 0, 0, 0, 12, 12, 8, 0, 0, 0, 0, 0, 0, 8, 0, 12, 0, 0, 0, 12)
+# the kernel feature each kind needs (btf.marshal.BTF_FEATURES names)
+_BTF_KIND_FEATURE = {12: "func", 13: "func", 14: "datasec", 15: "datasec", 16: "float",
+                     17: "decl_tag", 18: "type_tag", 19: "enum64"}
+
+
+def _patch_btf_raw(btf: Any, datasecs: dict[str, tuple[int, dict[str, int]]],
+                   static_funcs: frozenset, static_vars: frozenset,
+                   marshal: Any) -> bytes | None:
+    """What ``marshal.sanitize`` returns, made by patching a copy of the raw BTF, or None
+    when that is not enough (a kind the kernel lacks, .ksyms/.kconfig, extern linkage,
+    anything unusual): the caller then uses ``marshal.sanitize``."""
+    raw = getattr(btf, "raw", None)
+    if raw is None or getattr(btf, "base", None) is not None or len(raw) < 24:
+        return None
+    magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = \
+        struct.unpack_from("<HBBIIIII", raw, 0)
+    if magic != 0xEB9F or hdr_len < 24:
+        return None
+    data = bytearray(raw)
+    t0, t1 = hdr_len + type_off, hdr_len + type_off + type_len
+    s0, s1 = hdr_len + str_off, hdr_len + str_off + str_len
+    if t1 > len(data) or s1 > len(data):
+        return None
+
+    def name(off: int) -> str | None:
+        if off >= str_len:
+            return None
+        end = data.find(b"\0", s0 + off, s1)
+        return None if end < 0 else data[s0 + off:end].decode("utf-8", "replace")
+
+    kinds_seen: set[int] = set()
+    pos_of = [0]          # type id -> byte position of its header
+    kind_of = [0]
+    enum_kflag = func_global = False
+    pos = t0
+    unpack = struct.unpack_from
+    while pos < t1:
+        if pos + 12 > t1:
+            return None
+        _n, info, _st = unpack("<III", data, pos)
+        kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+        if kind == 0 or kind >= len(_BTF_FIXED):
+            return None
+        kinds_seen.add(kind)
+        pos_of.append(pos)
+        kind_of.append(kind)
+        if kind == 6 and info >> 31:
+            enum_kflag = True
+        elif kind == 12:
+            if vlen == 2:           # extern FUNC: the kernel has none (.ksyms work)
+                return None
+            func_global = func_global or vlen == 1
+        elif kind == 14 and unpack("<I", data, pos + 12)[0] == 2:
+            return None             # extern VAR (.kconfig/.ksyms work)
+        pos += 12 + _BTF_FIXED[kind] + _BTF_PER_VLEN[kind] * vlen
+    if pos != t1:
+        return None
+    try:
+        from .features import has_btf_feature
+        need = {_BTF_KIND_FEATURE[k] for k in kinds_seen if k in _BTF_KIND_FEATURE}
+        if func_global:
+            need.add("func_global")
+        if enum_kflag:
+            need.add("enum64")
+        for f in need:
+            if not has_btf_feature(f):
+                return None
+    except Exception:
+        return None
+    for tid in range(1, len(pos_of)):
+        kind, p = kind_of[tid], pos_of[tid]
+        if kind == 12:
+            n_off, info = unpack("<II", data, p)
+            if info & 0xFFFF == 1 and static_funcs and name(n_off) in static_funcs:
+                struct.pack_into("<I", data, p + 4, info & ~0xFFFF)   # linkage static
+            continue
+        if kind != 15:
+            continue
+        n_off, info, size = unpack("<III", data, p)
+        sec = name(n_off)
+        if sec is None or sec in (".ksyms", ".kconfig"):
+            return None
+        if sec.startswith("?") and not has_btf_feature("qmark_datasec"):
+            return None
+        given = datasecs.get(sec)
+        fix = size == 0
+        if fix:
+            if given is None or not given[0]:
+                return None
+            struct.pack_into("<I", data, p + 8, given[0])
+        entries = []
+        for j in range(info & 0xFFFF):
+            q = p + 12 + 12 * j
+            vtype, voff, vsize = unpack("<III", data, q)
+            if not 0 < vtype < len(pos_of) or kind_of[vtype] != 14:
+                return None
+            vp = pos_of[vtype]
+            linkage = unpack("<I", data, vp + 12)[0]
+            if linkage == 1:                       # global allocated
+                vname = name(unpack("<I", data, vp)[0])
+                if fix:
+                    offs = given[1] if given is not None else {}
+                    if vname not in offs:
+                        return None
+                    voff = offs[vname]
+                if vname in static_vars:
+                    struct.pack_into("<I", data, vp + 12, 0)
+            elif linkage != 0:
+                return None
+            entries.append((voff, vtype, vsize))
+        # the kernel wants the entries in offset order (a stable sort, as marshal does)
+        entries = sorted(entries, key=lambda e: e[0])
+        for j, (voff, vtype, vsize) in enumerate(entries):
+            struct.pack_into("<III", data, p + 12 + 12 * j, vtype, voff, vsize)
+    return bytes(data)
 
 
 def _hidden_symbols(spec: Any) -> tuple[frozenset, frozenset]:
@@ -948,23 +1228,37 @@ def _hidden_symbols(spec: Any) -> tuple[frozenset, frozenset]:
     hit = _HIDDEN.get(key)
     if hit is not None:
         return hit
-    f: set[str] = set()
-    v: set[str] = set()
     try:
         from .elf import ELFFile
         with ELFFile.open(path) as elf:
-            for sym in elf.symbols:
-                # STV_INTERNAL 1 / STV_HIDDEN 2 on STB_GLOBAL/STB_WEAK functions and objects
-                if sym.visibility not in (1, 2) or sym.bind not in (1, 2) or not sym.name:
-                    continue
-                if sym.type == 2:
-                    f.add(sym.name)
-                elif sym.type == 1:
-                    v.add(sym.name)
+            hit = _hidden_of(elf)
     except (Error, OSError):
         return frozenset(), frozenset()
-    hit = _HIDDEN[key] = (frozenset(f), frozenset(v))
+    _HIDDEN[key] = hit
     return hit
+
+
+def _hidden_in_elf(data: bytes, name: str) -> tuple[frozenset, frozenset]:
+    """Hidden symbols of an object given as bytes (the spec has no file to re-read)."""
+    try:
+        from .elf import ELFFile
+        return _hidden_of(ELFFile(data, name))
+    except Error:
+        return frozenset(), frozenset()
+
+
+def _hidden_of(elf: Any) -> tuple[frozenset, frozenset]:
+    f: set[str] = set()
+    v: set[str] = set()
+    for sym in elf.symbols:
+        # STV_INTERNAL 1 / STV_HIDDEN 2 on STB_GLOBAL/STB_WEAK functions and objects
+        if sym.visibility not in (1, 2) or sym.bind not in (1, 2) or not sym.name:
+            continue
+        if sym.type == 2:
+            f.add(sym.name)
+        elif sym.type == 1:
+            v.add(sym.name)
+    return frozenset(f), frozenset(v)
 
 
 _HIDDEN: dict[tuple, tuple[frozenset, frozenset]] = {}
@@ -1029,13 +1323,14 @@ def _inner_template(ms: Any) -> Any:
 
 def _check_pinned_compatible(fd: Any, ms: Any, path: str, max_entries: int) -> None:
     info = _sys.map_info(fd)
-    want = (ms.type, ms.key_size, ms.value_size, max_entries, ms.flags)
+    # what libbpf's map_is_reuse_compat compares (map_extra since it exists)
+    want = (ms.type, ms.key_size, ms.value_size, max_entries, ms.flags, ms.map_extra or 0)
     got = (info["type"], info["key_size"], info["value_size"], info["max_entries"],
-           info["map_flags"])
+           info["map_flags"], info.get("map_extra") or 0)
     if want != got:
         raise MapError(f"map {ms.name!r}: the map pinned at {path} is incompatible "
-                       f"(type/key/value/max_entries/flags {got} vs {want}); remove the "
-                       "pin or change the definition")
+                       f"(type/key/value/max_entries/flags/map_extra {got} vs {want}); "
+                       "remove the pin or change the definition")
 
 
 def _line_records(btf: Any, line_info: list[tuple[int, Any]]) -> list[tuple[int, int, int, int]]:
@@ -1092,6 +1387,21 @@ def _describe_insn(ld: _Loader, entry: Any, linked: Any, insn: int) -> tuple[str
         if r.poisoned and r.insn == local:
             summary = f"CO-RE relocation failed: {r.message()}"
             break
+    if not summary:
+        # a weak kfunc this kernel lacks is left as a call to kfunc id 0 (libbpf 1.1 does
+        # the same), which the verifier treats as returning nothing: any refusal of such a
+        # program most likely comes from an unguarded call
+        buf = linked.insns
+        for pos in range(0, len(buf) - 7, 8):
+            if buf[pos] == 0x85 and buf[pos + 1] >> 4 == 2 and \
+                    struct.unpack_from("<i", buf, pos + 4)[0] == 0:
+                f, loc = linked.function_at(pos // 8)
+                name = next((r.target for r in f.relocations
+                             if r.kind == "kfunc" and r.insn == loc), "?")
+                summary = (f"note: the program calls the weak kfunc {name!r}, which this kernel "
+                           "lacks (the call does nothing): guard it with "
+                           f"`if (bpf_ksym_exists({name}))`")
+                break
     return src, summary
 
 

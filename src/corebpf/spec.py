@@ -11,7 +11,9 @@ Everything here is plain data: copy a spec (``spec.copy()``), adjust
 from __future__ import annotations
 
 import struct
-from typing import Any
+TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from .errors import BTFError, ObjectError
 

@@ -38,6 +38,7 @@ _NOT_ORDERED, _ORDERING, _ORDERED = 0, 1, 2
 _NOT_EMITTED, _EMITTING, _EMITTED = 0, 1, 2
 
 _PFX = "\t" * 32
+_MAX_GAP_BITS = 1 << 24  # a 2 MiB hole would print 256k padding lines: corrupt BTF
 _SENTINEL = "\x00"
 
 _PROLOGUE = """#ifndef __VMLINUX_H__
@@ -82,7 +83,10 @@ class _Raw:
                 a.byteswap()
             words.extend(a)
             strs += raw[hl + so:hl + so + sl]
-            _index(a, base_w, off, kinds, refs)
+            try:
+                _index(a, base_w, off, kinds, refs)
+            except IndexError:
+                raise BTFError("BTF type section ends inside a type") from None
         self.w = words
         self.off = off
         self.kind = kinds
@@ -605,8 +609,9 @@ class _Dumper:
         dcache = self.decl_cache
         strcache = self.strcache
         scache = self.size_cache
-        for mp in range(p + 3, p + 3 + 3 * vlen, 3):
-            mname_off, mtype, moff = w[mp], w[mp + 1], w[mp + 2]
+        size8 = size * 8
+        end = p + 3 + 3 * vlen
+        for mname_off, mtype, moff in zip(w[p + 3:end:3], w[p + 4:end:3], w[p + 5:end:3]):
             if mname_off:
                 fname = strcache.get(mname_off)
                 if fname is None:
@@ -619,16 +624,18 @@ class _Dumper:
             else:
                 msz = 0
             if off < moff:
+                if moff > size8:
+                    raise BTFError(f"type id {tid}: member at bit {moff} is beyond the "
+                                   f"{size}-byte {kw}")
                 m_align = 1 if packed else self.align_of(mtype)
                 self.bit_padding(parts, off, moff, m_align, prev_bitfield and msz != 0, lvl + 1)
-            parts.append(pfx)
             c = dcache.get(mtype)
-            if c is not None:
-                parts.append(c[0] + fname + c[1] if fname else self.decl(mtype, fname, lvl + 1))
+            if c is not None and fname:
+                decl = c[0] + fname + c[1]
             else:
-                parts.append(self.decl(mtype, fname, lvl + 1))
+                decl = self.decl(mtype, fname, lvl + 1)
             if msz:
-                parts.append(f": {msz};")
+                parts.append(f"{pfx}{decl}: {msz};")
                 off = moff + msz
                 prev_bitfield = True
             else:
@@ -637,7 +644,7 @@ class _Dumper:
                     sz = self.size_of(mtype)
                 off = moff + (sz if sz > 0 else 0) * 8
                 prev_bitfield = False
-                parts.append(";")
+                parts.append(pfx + decl + ";")
         if is_struct and off < size * 8:
             self.bit_padding(parts, off, size * 8, self.align_of(tid), False, lvl + 1)
         if vlen or size:
@@ -655,6 +662,8 @@ class _Dumper:
         rules: natural alignment first, then whole `type: bits` chunks)."""
         if cur >= nxt:
             return
+        if nxt - cur > _MAX_GAP_BITS:
+            raise BTFError(f"a {nxt - cur}-bit hole between struct members is not plausible")
         pfx = _PFX[:lvl]
         pads = (("long", _PTR_SZ * 8), ("int", 32), ("short", 16), ("char", 8))
         pad_type, pad_bits, new_off = "char", 8, cur

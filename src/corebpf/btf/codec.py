@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import keyword
 import struct
+import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import BTFError
@@ -732,6 +733,17 @@ class Codec:
         self._enum_names = ({v.value: v.name for v in rt.values}  # type: ignore[attr-defined]
                             if rt.kind in (ENUM, ENUM64) else None)
 
+    @classmethod
+    def cached(cls, btf: BTF, type_id: int) -> Codec:
+        """A shared codec for ``(btf, type_id)`` (compiling one costs ~1-20 ms)."""
+        per = _CACHE.get(btf)
+        if per is None:
+            per = _CACHE[btf] = {}
+        c = per.get(type_id)
+        if c is None:
+            c = per[type_id] = cls(btf, type_id)
+        return c
+
     def encode(self, value: Any) -> bytes:
         """The bytes of ``value`` (``size`` long)."""
         f = self._encode_fast
@@ -755,6 +767,9 @@ class Codec:
 
     def __repr__(self) -> str:
         return f"<Codec {self.type_name} size {self.size}>"
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def to_jsonable(value: Any) -> Any:

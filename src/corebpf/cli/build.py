@@ -178,7 +178,7 @@ def _strip(obj: Path) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="compile BPF C into a CO-RE object (needs clang)",
-                       description=__doc__.split("\n\n")[0])
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("source", metavar="FILE.bpf.c", nargs="?")
     p.add_argument("-o", "--output", metavar="OUT", help="object to write (default FILE.bpf.o)")
     p.add_argument("--btf", metavar="FILE",

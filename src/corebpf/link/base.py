@@ -142,6 +142,15 @@ def link_info(fd: int) -> LinkInfo:
     return LinkInfo(ltype, lid, pid, f)
 
 
+def _check_link_fd(fd: int, what: str) -> None:
+    try:
+        kind = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return  # no /proc: let the kernel's answers speak
+    if kind != "anon_inode:bpf-link":
+        raise Error(f"{what} is not a BPF link ({kind.removeprefix('anon_inode:')})")
+
+
 class Link:
     """One attachment of a program to a hook; detached by ``close()`` unless pinned.
 
@@ -258,7 +267,10 @@ class Link:
         """Remove the pin made by ``pin()`` (or the one ``from_pin()`` opened)."""
         if self.pinned_path is None:
             raise Error(f"{self!r} is not pinned")
-        os.unlink(self.pinned_path)
+        try:
+            os.unlink(self.pinned_path)
+        except OSError as e:
+            raise Error(f"cannot unpin {self.pinned_path}: {e.strerror}") from None
         self.pinned_path = None
 
     @classmethod
@@ -266,6 +278,7 @@ class Link:
         """Open a link pinned at ``path``; closing it leaves the pinned link attached."""
         fd = K.obj_get(path)
         try:
+            _check_link_fd(fd, path)
             info = link_info(fd)
         except BaseException:
             K.fd_close(fd)
