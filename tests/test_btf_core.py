@@ -509,3 +509,29 @@ def test_other_kernels_match_libbpf(series, bpf_prog, oracle):
             if sec in lib:
                 assert_same_insns(insns, lib[sec], f"{obj.name}:{sec}")
     assert moved > 0   # the layouts differ: some relocation must have changed a value
+
+
+def test_flavor_table_agrees_with_per_name_search(monkeypatch):
+    """After a few names, flavors come from a one-scan table; it must list what the per-name
+    string search lists, in the same order."""
+    strs = (b"\0___GFP_X\0foo___a\0foo___b___c\0xfoo___d\0foo\0foo___\0bar___1\0foo___e\0"
+            b"a___b___c\0_x___y\0")
+    names = ["foo", "foo___b", "xfoo", "bar", "a", "a___b", "_x", "nope", "___GFP_X", "GFP"]
+
+    class Fake:
+        def _strbytes(self):
+            return strs
+
+    monkeypatch.setattr(core, "_FLAVOR_SCANS", 10 ** 6)
+    per_name = {n: core._Target(Fake(), "t", 1).flavors(n) for n in names}
+    monkeypatch.setattr(core, "_FLAVOR_SCANS", 0)
+    t = core._Target(Fake(), "t", 1)
+    assert {n: t.flavors(n) for n in names} == per_name
+    assert per_name["foo"] == ["foo___a", "foo___e"] and per_name["foo___b"] == ["foo___b___c"]
+    if os.path.exists("/sys/kernel/btf/vmlinux"):
+        k = BTF.kernel()
+        table = core._flavor_table(k._strbytes())
+        monkeypatch.setattr(core, "_FLAVOR_SCANS", 10 ** 6)
+        slow = core._Target(k, "vmlinux", 1)
+        for ess in list(table)[:20] + ["task_struct", "sk_buff"]:
+            assert table.get(ess, []) == slow.flavors(ess), ess

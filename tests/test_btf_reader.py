@@ -286,8 +286,8 @@ def test_from_kernel_id(no_fd_leak):
     assert len(k) == len(BTF.kernel())
 
 
-@pytest.mark.parametrize("scans", [100, 0])
-def test_large_btf_name_index_paths(monkeypatch, scans):
+@pytest.mark.parametrize("column, scans", [(100, 100), (0, 100), (2, 4), (0, 0)])
+def test_large_btf_name_index_paths(monkeypatch, column, scans):
     """The kernel-sized lookup (string search + name_off scan, then dicts) agrees with the
     small-BTF path that decodes every name."""
     import corebpf.btf.reader as R
@@ -295,6 +295,7 @@ def test_large_btf_name_index_paths(monkeypatch, scans):
     data = marshal_btf(types)
     small = BTF.from_bytes(data)
     monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    monkeypatch.setattr(R, "_SCANS_BEFORE_COLUMN", column)
     monkeypatch.setattr(R, "_SCANS_BEFORE_DICTS", scans)
     big = BTF.from_bytes(data)
     for name in {t.name for t in types if t.name} | {"nope", "in", "ai"}:
@@ -320,3 +321,88 @@ def test_split_btf_names_from_base_strings(monkeypatch, small):
     split = BTF.from_bytes(hdr + types + strs, base=base)
     assert split[split.start_id].name == "pair"
     assert split.find("pair") == [5, split.start_id]
+
+
+@pytest.mark.parametrize("column", [100, 0])
+def test_name_scan_finds_overlapping_hits(monkeypatch, column):
+    """A name_off whose bytes repeat (05 00 05 00) can also match across the previous word
+    (00 00 05 00 | 05 00 05 00): the scan must still see the aligned hit after it."""
+    import corebpf.btf.reader as R
+    monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    monkeypatch.setattr(R, "_SCANS_BEFORE_COLUMN", column)
+    monkeypatch.setattr(R, "_SCANS_BEFORE_DICTS", 100)
+    no = 0x00050005
+    strings = b"\0" + b"x" * (no - 2) + b"\0target\0"
+    types = [T.Int(1, "int", 4, T.INT_SIGNED),
+             T.Array(2, 1, 1, 0x00050000),  # last word: bytes 00 00 05 00
+             T.Composite(3, T.STRUCT, "target", 4, [T.Member("a", 1, 0)]),
+             T.Composite(4, T.STRUCT, "", 0x00050000, []),  # size word: 00 00 05 00
+             T.Composite(5, T.UNION, "target", 4, [T.Member("a", 1, 0)])]
+    btf = BTF.from_bytes(marshal_btf(types, strings=strings))
+    assert btf.name_of(3) == "target" and btf._w[btf._offs[2] - 1] == no
+    assert btf.find("target") == [3, 5]
+    assert R._word_hits(b"\0\0\5\0\5\0\5\0", no, 0, 8) == [4]
+
+
+def test_index_cache_roundtrip_and_validation(tmp_path, monkeypatch):
+    """The on-disk index is used when it matches the blob, and ignored (then rewritten)
+    when it does not."""
+    import corebpf.btf.reader as R
+    types = _small_types() * 1
+    data = marshal_btf(types)
+    path = str(tmp_path / "x.idx")
+    monkeypatch.setattr(R, "INDEX_CACHE_DIR", str(tmp_path))
+    ref = BTF.from_bytes(data)
+    first = BTF(data, index_cache=path)
+    assert os.path.exists(path) and list(first._offs) == list(ref._offs)
+
+    def boom(self):
+        raise AssertionError("index rebuilt although the cache is valid")
+
+    with monkeypatch.context() as m:
+        m.setattr(R.BTF, "_index", boom)
+        again = BTF(data, index_cache=path)
+    assert list(again._offs) == list(ref._offs)
+    assert [again[i].name for i in again] == [ref[i].name for i in ref]
+    # a damaged cache (one offset moved) is not trusted
+    blob = bytearray(open(path, "rb").read())
+    blob[16 + 4 * 3] += 1
+    open(path, "wb").write(bytes(blob))
+    R._IDX_SAMPLES, saved = 10 ** 6, R._IDX_SAMPLES
+    try:
+        fixed = BTF(data, index_cache=path)
+    finally:
+        R._IDX_SAMPLES = saved
+    assert list(fixed._offs) == list(ref._offs)
+    assert open(path, "rb").read()[16:] == ref._offs.tobytes()  # rewritten
+    # the name column joins the cache once lookups gathered it, and comes back with it
+    with monkeypatch.context() as m:
+        m.setattr(R, "_SMALL_BTF", 0)
+        m.setattr(R, "_SCANS_BEFORE_COLUMN", 0)
+        b1 = BTF(data, index_cache=path)
+        assert b1.find("pair") == ref.find("pair")
+        assert "na" in b1._names
+        b2 = BTF(data, index_cache=path)
+        assert b2._names is not None and b2._names["na"] == b1._names["na"]
+        assert [b2.find(t.name) for t in types] == [ref.find(t.name) for t in types]
+    # garbage and another blob's index are ignored
+    open(path, "wb").write(b"junk")
+    assert list(BTF(data, index_cache=path)._offs) == list(ref._offs)
+    other = marshal_btf(types[:3])
+    BTF(other, index_cache=path)
+    assert list(BTF(data, index_cache=path)._offs) == list(ref._offs)
+
+
+def test_kernel_index_cache_env(monkeypatch):
+    """COREBPF_NO_BTF_CACHE turns the cache off; otherwise the path names this boot."""
+    import corebpf.btf.reader as R
+    fd = os.open("/proc/self/stat", os.O_RDONLY)
+    try:
+        monkeypatch.setenv("COREBPF_NO_BTF_CACHE", "1")
+        assert R._index_cache_path(VMLINUX, fd) is None
+        monkeypatch.delenv("COREBPF_NO_BTF_CACHE")
+        p = R._index_cache_path(VMLINUX, fd)
+    finally:
+        os.close(fd)
+    boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+    assert p is not None and boot in p and p.startswith(R.INDEX_CACHE_DIR + "/vmlinux-")

@@ -178,3 +178,17 @@ def test_attach_types_with_return_range():
         assert features.has_attach_type("cgroup_sock_addr", at), at
     if KVER >= (6, 7):
         assert features.has_attach_type("cgroup_sock_addr", 51)   # UNIX_RECVMSG
+
+
+def test_syscall_wrapper_as_libbpf_decides():
+    """libbpf says LINUX_HAS_SYSCALL_WRAPPER only if it can create a kprobe on
+    __<arch>_sys_bpf; kallsyms alone is not enough (this kernel has no kprobes)."""
+    import os
+    kprobes = os.path.exists("/sys/bus/event_source/devices/kprobe/type") or any(
+        os.path.exists(f"{p}/kprobe_events")
+        for p in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"))
+    got = features.has_feature("syscall_wrapper")
+    if not kprobes:
+        assert got is False
+    from corebpf import linker   # the loader's own probe must agree
+    assert got == bool(linker._has_syscall_wrapper())

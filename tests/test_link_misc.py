@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -140,7 +141,7 @@ def test_sk_lookup_in_netns(sock, runs, netns, no_fd_leak):
         info = ln.info()
         assert info.type_name == "netns"
         assert info.netns_ino == os.stat(f"/var/run/netns/{netns}").st_ino
-        subprocess.run(["nsenter", f"--net=/var/run/netns/{netns}", "python3", "-c",
+        subprocess.run(["nsenter", f"--net=/var/run/netns/{netns}", sys.executable, "-c",
                         "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM);"
                         "s.sendto(b'x', ('127.0.0.1', 9))"], check=True)
         assert runs[0] >= 1
@@ -207,7 +208,7 @@ def test_cgroup_connect4(sock, runs, no_fd_leak):
     try:
         with link.attach(sock.programs["connect4"], cgroup=cg) as ln:
             assert ln.hook == "cgroup/inet4_connect"
-            subprocess.run(["sh", "-c", f"echo $$ > {cg}/cgroup.procs; exec python3 -c "
+            subprocess.run(["sh", "-c", f"echo $$ > {cg}/cgroup.procs; exec {sys.executable} -c "
                             "\"import socket; s = socket.socket(socket.AF_INET, "
                             "socket.SOCK_DGRAM); s.connect(('127.0.0.1', 9))\""], check=True)
             assert runs[5] == 1

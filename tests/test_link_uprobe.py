@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -182,10 +183,17 @@ def test_uprobe_pid_filter(obj, hits, target, no_fd_leak):
     finally:
         if p.poll() is None:
             p.kill()
-            p.wait()
+        p.communicate()   # reaps it and closes our ends of its pipes
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    rel = os.uname().release.split("-")[0].split(".")
+    return (int(rel[0]), int(rel[1])) >= (major, minor)
 
 
 def test_uprobe_multi(bpf_prog, target, no_fd_leak):
+    if not _kernel_at_least(6, 6):
+        pytest.skip("uprobe.multi links need Linux 6.6+")
     try:
         o = corebpf.load(bpf_prog("hook_misc"), programs=["on_multi"])
     except corebpf.KernelError as e:
@@ -241,21 +249,24 @@ def test_usdt_attach_reads_argument(obj, hits, target, no_fd_leak):
 
 def test_uprobe_on_shared_library(obj, hits, no_fd_leak):
     code = "import os, sys; sys.stdin.readline(); [os.getpid() for _ in range(7)]"
-    p = subprocess.Popen([shutil.which("python3") or "/usr/bin/python3", "-c", code],
-                         stdin=subprocess.PIPE, text=True)
+    p = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, text=True)
     try:
         import time
-        time.sleep(0.3)   # let the interpreter map libc
+        for _ in range(600):   # until the interpreter has mapped libc
+            with open(f"/proc/{p.pid}/maps") as f:
+                if "libc" in f.read():
+                    break
+            time.sleep(0.05)
         # found through /proc/PID/maps, probe limited to that process
         with link.attach_uprobe(obj.programs["on_add"], "libc", "getpid", pid=p.pid) as ln:
             info = ln.info()
             assert info.perf_event_type == "unspec" or "libc" in info.file_name
-            p.communicate("go\n", timeout=10)
+            p.communicate("go\n", timeout=60)
         assert hits[1] >= 7
     finally:
         if p.poll() is None:
             p.kill()
-            p.wait()
+        p.communicate()   # reaps it and closes our ends of its pipes
 
 
 def test_usdt_with_libbpf_header(bpf_prog, target, no_fd_leak):

@@ -270,3 +270,30 @@ def test_kallsyms_ambiguous_names():
     assert not kallsyms_ambiguous(once)
     if twice is not None:
         assert kallsyms_ambiguous(twice)
+
+
+@pytest.mark.kernel
+def test_syscall_wrapper_as_libbpf_probes_it():
+    """LINUX_HAS_SYSCALL_WRAPPER is 1 only where a kprobe on the wrapper can be made (libbpf
+    probes it that way): a kernel without kprobes gets 0 although __x64_sys_bpf exists."""
+    import platform
+    from corebpf import linker
+    from corebpf.link import kprobes_available
+    if platform.machine() != "x86_64":
+        pytest.skip("x86-64 names")
+    linker._SYSCALL_WRAPPER = None
+    want = 1 if kprobes_available() and "__x64_sys_bpf" in linker.kallsyms() else 0
+    assert linker._has_syscall_wrapper() == want
+    exts = [K("LINUX_HAS_SYSCALL_WRAPPER", "int", 4, offset=0)]
+    assert kconfig_contents(exts, 4) == want.to_bytes(4, "little")
+
+
+@pytest.mark.kernel
+def test_bpf_cookie_as_libbpf_probes_it():
+    """LINUX_HAS_BPF_COOKIE comes from a probe (a kprobe program calling
+    bpf_get_attach_cookie), as in libbpf: 1 on Linux 5.15+."""
+    from corebpf import linker
+    want = 1 if kernel_version() >= (5 << 16) + (15 << 8) else 0
+    exts = [K("LINUX_HAS_BPF_COOKIE", "int", 4, offset=0)]
+    assert kconfig_contents(exts, 4) == want.to_bytes(4, "little")
+    assert linker._has_bpf_cookie() == want

@@ -637,3 +637,87 @@ def test_hash_map_behaves_like_a_dict():
                     for a, b in m.items()} == model
             assert len(m) == len(model)
         check()
+
+
+# --------------------------------------------------------------------------- hot path
+
+def test_fast_paths_take_every_key_kind(no_fd_leak):
+    """The per-map closures behind m[k] write ints and bytes inline and send everything
+    else (bytearray, memoryview, negative/too big ints, bools, odd sizes) to the full
+    writer: the same entries and errors either way."""
+    with Map.create(M.HASH, 4, 8, 64, name="kinds") as m:
+        m[7] = 70
+        for k in (7, u32(7), bytearray(u32(7)), memoryview(u32(7)), True + 6):
+            assert m[k] == u64(70) and k in m and m.get(k) == u64(70)
+        m[u32(8)] = bytearray(u64(80))
+        m[memoryview(u32(9))] = memoryview(u64(90))
+        assert m[8] == u64(80) and m[9] == u64(90)
+        m[True] = True                       # bools are 1
+        assert m[1] == u64(1)
+        m[-2] = -3                           # two's complement to the size
+        assert m[u32(0xFFFFFFFE)] == struct.pack("<q", -3)
+        for bad_key in (1 << 32, 1.0, b"\0" * 5, "x", None):
+            with pytest.raises(MapError):
+                m[bad_key]
+            with pytest.raises(MapError):
+                m[bad_key] = 1
+            with pytest.raises(MapError):
+                del m[bad_key]
+            with pytest.raises(MapError):
+                bad_key in m
+        with pytest.raises(MapError):
+            m[1] = 1 << 64
+        with pytest.raises(MapError):
+            m[1] = b"\0" * 7
+        del m[u32(8)]
+        del m[9]
+        with pytest.raises(KeyError):
+            del m[9]
+        assert m.get(9, "none") == "none" and 9 not in m and 8 not in m
+    # key sizes without an int format: ints go through the full writer
+    with Map.create(M.HASH, 3, 16, 8) as odd:
+        odd[5] = 6
+        assert odd[b"\5\0\0"] == (6).to_bytes(16, "little") and 5 in odd
+        del odd[5]
+        assert 5 not in odd
+
+
+def test_map_is_freed_without_gc(no_fd_leak):
+    """The element-op closures hold the map weakly: dropping the last reference closes
+    the fd at once (no reference cycle waiting for the cyclic GC)."""
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        for t in (M.HASH, M.PERCPU_HASH, M.QUEUE, M.BLOOM_FILTER):
+            m = Map.create(t, name="nogc")
+            r = weakref.ref(m)
+            getitem = m.__getitem__
+            del m
+            assert r() is None, M.map_type_name(t)
+            with pytest.raises(MapError):    # a kept bound op fails cleanly
+                getitem(1)
+    finally:
+        gc.enable()
+
+
+def test_fast_ops_after_close_and_from_threads(no_fd_leak):
+    import threading
+    m = Map.create(M.HASH, 4, 8, 8, name="fastclose")
+    ops = (m.__getitem__, m.__setitem__, m.__delitem__, m.__contains__, m.get)
+    m[1] = 1
+    out = []
+
+    def other():   # another thread: its own buffers, same map
+        ops[1](2, 2)
+        out.append((ops[0](2), ops[3](2), ops[4](3, "d")))
+        ops[2](2)
+    th = threading.Thread(target=other)
+    th.start()
+    th.join()
+    assert out == [(u64(2), True, "d")] and 2 not in m
+    m.close()
+    for call in (lambda: ops[0](1), lambda: ops[1](1, 1), lambda: ops[2](1),
+                 lambda: ops[3](1), lambda: ops[4](1)):
+        with pytest.raises(MapError):
+            call()

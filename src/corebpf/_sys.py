@@ -18,8 +18,10 @@ import ctypes
 import errno as _errno
 import os
 import struct
-from functools import partial
-from typing import Any, Iterable
+from _functools import partial  # the C module: functools.py pulls in collections
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs ~3 ms of start-up
+    from typing import Any, Iterable
 
 from .errors import (Error, KernelError, NotFound, NotSupported, PermissionDenied,
                      VerifierError)
@@ -132,6 +134,12 @@ DEBUGFS_MAGIC = 0x64626720
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
+# The same syscall() without dropping the GIL, for map element ops only: they take about a
+# microsecond in the kernel and never wait, so releasing and re-taking the GIL around them
+# is pure cost (≈10% per op alone, and with several threads every op would hand the GIL
+# over). Everything that may run long (prog_load, batch ops, perf events) keeps _syscall.
+_syscall_gil = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall_gil.restype = ctypes.c_long
 _get_errno = ctypes.get_errno
 _addressof = ctypes.addressof
 _c_char_p = ctypes.c_char_p
@@ -439,7 +447,7 @@ class MapOps:
         self.attr = a
         self._attrs = (z, d, n, f)
         self._flags = 0
-        sc = _syscall
+        sc = _syscall_gil
         self._lookup = partial(sc, NR_BPF, BPF_MAP_LOOKUP_ELEM, z, 32)
         self._update = partial(sc, NR_BPF, BPF_MAP_UPDATE_ELEM, z, 32)
         self._lookup_and_delete = partial(sc, NR_BPF, BPF_MAP_LOOKUP_AND_DELETE_ELEM, z, 32)

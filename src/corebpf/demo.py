@@ -83,8 +83,13 @@ def exec_events(obj_path: Path, seconds: float = 4.0) -> int:
     mine = 0
     with corebpf.load(obj_path) as obj:
         obj.attach_all()
-        say(f"  loaded {obj_path.name}: programs {', '.join(obj.programs)}; "
-            "parent pids are read with BPF_CORE_READ(task, real_parent, tgid)")
+        say(f"  loaded {obj_path.name} (parents read with BPF_CORE_READ(task, real_parent, "
+            "tgid));")
+        say("  what `corebpf prog show` says about its programs:")
+        from .cli.prog import format_prog, prog_record
+        for prog in obj.programs.values():
+            for line in format_prog(prog_record(prog, with_owners=False))[:3]:
+                say("    " + line.replace("\t", "  "))
         say(f"  {'PCOMM':<16} {'PID':>7} {'PPID':>7} {'RET':>4} ARGS")
         stop = threading.Event()
         th = threading.Thread(target=_spawn_processes, args=(stop,), daemon=True)

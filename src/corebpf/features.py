@@ -9,10 +9,12 @@ from __future__ import annotations
 import errno as _errno
 import os
 import struct
-from typing import Any, Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs ~3 ms of start-up
+    from typing import Any, Iterable
 
 from . import _sys
-from .errors import KernelError, VerifierError
+from .errors import Error, KernelError, VerifierError
 
 # --------------------------------------------------------------------------- uapi tables
 
@@ -475,14 +477,53 @@ def _probe_prog_bind_map() -> bool:
         return False
 
 
+_SYSCALL_PREFIX = {"x86_64": "x64", "aarch64": "arm64", "arm64": "arm64",
+                   "s390x": "s390x", "riscv64": "riscv", "i686": "ia32", "i386": "ia32",
+                   "ppc64le": "powerpc", "ppc64": "powerpc", "loongarch64": "loongarch"}
+
+
 def _probe_syscall_wrapper() -> bool:
+    """LINUX_HAS_SYSCALL_WRAPPER as libbpf decides it: a kprobe on ``__<arch>_sys_bpf``
+    can be created (kprobe PMU, else a legacy tracefs kprobe). Looking the symbol up in
+    kallsyms is not the same: a kernel without kprobes has the wrapper but libbpf says no,
+    and BPF_KSYSCALL code must be built the way libbpf builds it."""
+    import platform
+    pfx = _SYSCALL_PREFIX.get(platform.machine())
+    if pfx is None:
+        return False
+    name = f"__{pfx}_sys_bpf"
     try:
-        with open("/proc/kallsyms", "rb") as f:
-            data = f.read()
-        return b" __x64_sys_bpf\n" in data or b" __arm64_sys_bpf\n" in data \
-            or b" __se_sys_bpf\n" in data
+        with open("/sys/bus/event_source/devices/kprobe/type") as f:
+            pmu = int(f.read().strip())
+    except (OSError, ValueError):
+        pmu = -1
+    if pmu >= 0:
+        import ctypes
+        sym = ctypes.create_string_buffer(name.encode())
+        try:
+            # config1 = symbol name pointer, config2 = offset 0 (the kprobe PMU's format)
+            fd = _sys.perf_event_open(pmu, 0, config1=ctypes.addressof(sym), config2=0,
+                                      pid=os.getpid(), cpu=-1)
+        except (Error, OSError):
+            return False
+        fd.close()
+        return True
+    tracefs = _sys.tracefs_path()
+    if tracefs is None:
+        return False
+    events = os.path.join(tracefs, "kprobe_events")
+    event = f"corebpf_sysw_{os.getpid()}"
+    try:
+        with open(events, "a") as f:
+            f.write(f"p:kprobes/{event} {name}\n")
     except OSError:
         return False
+    try:  # remove it again: the probe was only a question
+        with open(events, "a") as f:
+            f.write(f"-:kprobes/{event}\n")
+    except OSError:
+        pass
+    return True
 
 
 _MISC = {

@@ -281,19 +281,42 @@ def reachable(entry: Any, functions: dict[str, Any]) -> list[Any]:
 
 def kernel_version() -> int:
     """LINUX_KERNEL_VERSION as libbpf computes it: Ubuntu's /proc/version_signature first,
-    else uname's release, as KERNEL_VERSION(major, minor, min(patch, 255))."""
-    import os
-    import re
-    try:
-        with open("/proc/version_signature") as f:
-            parts = f.read().split()
-        m = re.match(r"(\d+)\.(\d+)\.(\d+)", parts[2]) if len(parts) > 2 else None
-        if m:
-            return _kv(*map(int, m.groups()))
-    except OSError:
-        pass
-    m = re.match(r"(\d+)\.(\d+)\.(\d+)", os.uname().release)
-    return _kv(*map(int, m.groups())) if m else 0
+    else uname's release, as KERNEL_VERSION(major, minor, min(patch, 255)). Read once."""
+    global _KVERSION
+    if _KVERSION is None:
+        import os
+        v = None
+        try:
+            with open("/proc/version_signature") as f:
+                parts = f.read().split()
+            v = _parse_kv(parts[2]) if len(parts) > 2 else None
+        except OSError:
+            pass
+        if v is None:
+            v = _parse_kv(os.uname().release)
+        _KVERSION = v or 0
+    return _KVERSION
+
+
+_KVERSION: int | None = None
+
+
+def _parse_kv(text: str) -> int | None:
+    """KERNEL_VERSION of the leading "A.B.C" of ``text`` (sscanf "%u.%u.%u"; no `re`,
+    which costs milliseconds of import on the load path)."""
+    nums = []
+    for part in text.split(".", 2):
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            return None
+        nums.append(int(digits))
+        if len(digits) != len(part) and len(nums) < 3:
+            return None
+    return _kv(*nums) if len(nums) == 3 else None
 
 
 def _kv(a: int, b: int, c: int) -> int:
@@ -409,9 +432,79 @@ def _strtoull(text: str) -> int | None:
     return (-v) & _U64_MASK if neg else v
 
 
+# platform.machine() -> the arch prefix of syscall wrappers (__x64_sys_bpf ...), as
+# libbpf's arch_specific_syscall_pfx
+_SYSCALL_PFX = {"x86_64": "x64", "i386": "ia32", "i686": "ia32", "aarch64": "arm64",
+                "arm64": "arm64", "s390x": "s390x", "s390": "s390", "riscv64": "riscv",
+                "ppc64le": "powerpc", "ppc64": "powerpc", "ppc": "powerpc",
+                "mips": "mips", "mips64": "mips", "loongarch64": "loongarch"}
+_SYSCALL_WRAPPER: int | None = None
+
+
+def _has_bpf_cookie() -> int:
+    """LINUX_HAS_BPF_COOKIE as libbpf probes it: may a kprobe program call
+    bpf_get_attach_cookie (helper 174)?"""
+    try:
+        from .features import has_helper
+        return 1 if has_helper(2, 174) else 0
+    except Exception:
+        return 0
+
+
 def _has_syscall_wrapper() -> int:
-    return 1 if kallsyms().get("__x64_sys_bpf") or kallsyms().get("__arm64_sys_bpf") \
-        or kallsyms().get("__s390x_sys_bpf") else 0
+    """LINUX_HAS_SYSCALL_WRAPPER as libbpf decides it: 1 only if a kprobe can be created on
+    ``__<arch>_sys_bpf`` (a kprobe PMU perf event, else a legacy tracefs kprobe). A kernel
+    without kprobes says 0 even though the wrapper exists (BPF_KSYSCALL then reads the
+    arguments directly), and so must we for the same instructions."""
+    global _SYSCALL_WRAPPER
+    if _SYSCALL_WRAPPER is None:
+        _SYSCALL_WRAPPER = _probe_syscall_wrapper()
+    return _SYSCALL_WRAPPER
+
+
+def _probe_syscall_wrapper() -> int:
+    import os
+    import platform
+    pfx = _SYSCALL_PFX.get(platform.machine())
+    if pfx is None:
+        arm = platform.machine().startswith("arm")
+        if not arm:
+            return 0
+        pfx = "arm"
+    name = f"__{pfx}_sys_bpf"
+    try:
+        with open("/sys/bus/event_source/devices/kprobe/type") as f:
+            pmu = int(f.read().strip())
+    except (OSError, ValueError):
+        pmu = -1
+    from . import _sys
+    if pmu >= 0:
+        import ctypes
+        buf = ctypes.create_string_buffer(name.encode())
+        try:
+            fd = _sys.perf_event_open(pmu, 0, config1=ctypes.addressof(buf), config2=0,
+                                      pid=os.getpid(), cpu=-1)
+        except (Error, OSError):
+            return 0
+        fd.close()
+        return 1
+    # legacy kprobes: add a probe through tracefs and remove it again
+    tracefs = _sys.tracefs_path()
+    if tracefs is None:
+        return 0
+    event = f"corebpf_sysw_{os.getpid()}"
+    path = os.path.join(tracefs, "kprobe_events")
+    try:
+        with open(path, "a") as f:
+            f.write(f"p:kprobes/{event} {name}\n")
+    except OSError:
+        return 0
+    try:
+        with open(path, "a") as f:
+            f.write(f"-:kprobes/{event}\n")
+    except OSError:
+        pass
+    return 1
 
 
 def kconfig_contents(externs: Iterable[Any], size: int, file: str | None = None) -> bytearray:
@@ -429,7 +522,7 @@ def kconfig_contents(externs: Iterable[Any], size: int, file: str | None = None)
         if name == "LINUX_KERNEL_VERSION":
             data = kernel_version().to_bytes(ext.size, "little")
         elif name == "LINUX_HAS_BPF_COOKIE":
-            data = (1).to_bytes(ext.size, "little")
+            data = _has_bpf_cookie().to_bytes(ext.size, "little")
         elif name == "LINUX_HAS_SYSCALL_WRAPPER":
             data = _has_syscall_wrapper().to_bytes(ext.size, "little")
         elif name.startswith("CONFIG_"):

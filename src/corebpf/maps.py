@@ -17,8 +17,11 @@ from __future__ import annotations
 import os
 import struct
 from _thread import allocate_lock, get_ident as _get_ident  # builtin: no import cost
-from functools import partial
-from typing import Any, Iterator
+from _weakref import ref as _weakref
+from _functools import partial  # the C module: functools.py pulls in collections
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs ~3 ms of start-up
+    from typing import Any, Iterator
 
 from . import _sys
 from ._sys import (BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, FD,  # noqa: F401
@@ -97,6 +100,7 @@ _DEFAULTS: dict[int, tuple[int, int, int, int]] = {
 }
 
 _INT_FMT = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
+_MV_FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}   # memoryview.cast formats of those sizes
 _SINT_FMT = {1: "<b", 2: "<h", 4: "<i", 8: "<q"}
 _pack_into = struct.pack_into
 _StructError = struct.error
@@ -186,7 +190,7 @@ _STATE_LOCK = allocate_lock()
 class _State:
     """One thread's view of a map: its MapOps buffers and the encoders bound to them."""
 
-    __slots__ = ("ops", "wkey", "kint", "wval", "vint", "rval")
+    __slots__ = ("ops", "wkey", "wval", "rval")
 
 
 class Map:
@@ -196,7 +200,10 @@ class Map:
                  "id", "map_extra", "btf_id", "btf_key_type_id", "btf_value_type_id",
                  "key_codec", "value_codec", "_st", "_tid", "_others", "_percpu", "_ncpu",
                  "_stride", "_vtotal", "_mmaps", "_owner", "pinned", "btf", "_raw_view",
-                 "__weakref__")
+                 "__weakref__",
+                 # element-op closures chosen per map by _bind_fast (dict syntax finds them
+                 # through these slot descriptors: no method frame in between)
+                 "__getitem__", "__setitem__", "__delitem__", "__contains__", "get")
 
     def __init__(self, fd: FD | int, info: dict | None = None, *, key_codec: Any = None,
                  value_codec: Any = None, btf: Any = None, typed: bool = True,
@@ -257,26 +264,18 @@ class Map:
         self._others: dict[int, _State] = {}
         self._tid = _get_ident()
         self._st = self._new_state()
+        self._bind_fast()
 
     def _new_state(self) -> "_State":
         """Buffers, syscall partials and encoders for one thread."""
         st = _State()
         ops = st.ops = _sys.MapOps(self._fd.fd, self.key_size, self._vtotal, self.name)
         st.wkey = self._writer(ops.key, self.key_size, self.key_codec, "key")
-        # C-level fast paths for int keys/values (a partial of Struct.pack_into: no Python
-        # frame); struct.error sends odd values (negative, too big) to the full writer
-        st.kint = st.wkey
-        st.vint = None
-        if self.key_codec is None and self.key_size in _INT_FMT:
-            st.kint = partial(struct.Struct(_INT_FMT[self.key_size]).pack_into, ops.key, 0)
         if self._percpu:
             st.wval = self._percpu_writer(ops)
             st.rval = self._percpu_reader(ops)
         else:
             st.wval = self._writer(ops.value, self.value_size, self.value_codec, "value")
-            if self.value_codec is None and self.value_size in _INT_FMT:
-                st.vint = partial(struct.Struct(_INT_FMT[self.value_size]).pack_into,
-                                  ops.value, 0)
             if self.type in FD_VALUE_TYPES and self.value_codec is None:
                 st.rval = self._int_reader(ops.value, self.value_size)
             else:
@@ -380,12 +379,13 @@ class Map:
         ncpu, stride, vs = self._ncpu, self._stride, self.value_size
         buf = ops.value
         mv = memoryview(buf).cast("B")
-        one = _ElemEncoder(vs, self.value_codec, self.name)
+        name = self.name   # not self: the map's closures must not keep it alive
+        one = _ElemEncoder(vs, self.value_codec, name)
 
         def write(v: Any) -> None:
             if isinstance(v, (list, tuple)):
                 if len(v) != ncpu:
-                    raise MapError(f"map {self.name!r}: per-CPU value needs {ncpu} items "
+                    raise MapError(f"map {name!r}: per-CPU value needs {ncpu} items "
                                    f"(possible CPUs), got {len(v)}")
                 for i, x in enumerate(v):
                     mv[i * stride:i * stride + vs] = one(x)
@@ -634,6 +634,89 @@ class Map:
             return MapError(f"map {self.name!r} is closed")
         return self._st.ops.error(cmd, f"map {self.name!r}" + (f": {what}" if what else ""))
 
+    # The five dict operations below are *generic* versions: other threads, keyless and
+    # key-less map types use them. The creating thread normally never reaches them: the
+    # slots ``__getitem__``, ``__setitem__``, ``__delitem__``, ``__contains__`` and ``get``
+    # hold closures chosen once per map by ``_bind_fast`` (see there).
+
+    def _getitem_any(self, key: Any) -> Any:
+        st = self._s()
+        st.wkey(key)
+        if st.ops._lookup() < 0:
+            if _get_errno() == _ENOENT:
+                raise KeyError(key)
+            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
+        return st.rval()
+
+    def _get_any(self, key: Any, default: Any = None) -> Any:
+        st = self._s()
+        st.wkey(key)
+        if st.ops._lookup() < 0:
+            if _get_errno() == _ENOENT:
+                return default
+            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
+        return st.rval()
+
+    def _contains_any(self, key: Any) -> bool:
+        if self.type == BLOOM_FILTER:
+            return self._bloom_has(key)
+        st = self._s()
+        st.wkey(key)
+        if st.ops._lookup() < 0:
+            if _get_errno() == _ENOENT:
+                return False
+            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
+        return True
+
+    def _setitem_any(self, key: Any, value: Any) -> None:
+        st = self._s()
+        st.wkey(key)
+        st.wval(value)
+        if st.ops._update() < 0:
+            raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r}")
+
+    def _delitem_any(self, key: Any) -> None:
+        st = self._s()
+        st.wkey(key)
+        if st.ops._delete() < 0:
+            if _get_errno() == _ENOENT:
+                raise KeyError(key)
+            raise self._err(BPF_MAP_DELETE_ELEM, f"key {key!r}")
+
+    def _bind_fast(self) -> None:
+        """Put the element-op closures for this map into the instance slots.
+
+        Python finds ``m[k]``/``m[k] = v``/``del m[k]``/``k in m`` through the type, and
+        the type's entries for them are the slot descriptors, so each call lands directly
+        in a closure made here for this map's kind of key and value: no method frame, no
+        attribute look-ups, no isinstance chain. Raw int/bytes keys and values are written
+        inline (``type(x) is int`` -> ``Struct.pack_into``, ``type(x) is bytes`` -> slice
+        assignment into a view of the key buffer); typed, per-CPU and fd values go through
+        the writers of ``_new_state``. Any thread but the creating one takes the generic
+        methods (their own buffers). The closures hold the map only weakly: a map dropped
+        without close() is still closed by reference counting, not by the cyclic GC.
+        """
+        ref = _weakref(self)
+        if self.type in KEYLESS_TYPES or self.key_size == 0:
+            def getitem(key: Any) -> Any:
+                return _alive(ref)._getitem_any(key)
+
+            def get(key: Any, default: Any = None) -> Any:
+                return _alive(ref)._get_any(key, default)
+
+            def contains(key: Any) -> bool:
+                return _alive(ref)._contains_any(key)
+
+            def setitem(key: Any, value: Any) -> None:
+                _alive(ref)._setitem_any(key, value)
+
+            def delitem(key: Any) -> None:
+                _alive(ref)._delitem_any(key)
+        else:
+            getitem, get, contains, setitem, delitem = _fast_ops(self, ref)
+        self.__getitem__, self.get, self.__contains__ = getitem, get, contains
+        self.__setitem__, self.__delitem__ = setitem, delitem
+
     def lookup(self, key: Any, flags: int = 0) -> Any:
         """The value at ``key``; raises NotFound if there is none."""
         st = self._st if _get_ident() == self._tid else self._thread_state()
@@ -644,76 +727,6 @@ class Map:
             raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
         return st.rval()
 
-    def __getitem__(self, key: Any) -> Any:
-        st = self._st if _get_ident() == self._tid else self._thread_state()
-        ops = st.ops
-        if type(key) is int:
-            try:
-                st.kint(key)
-            except _StructError:
-                st.wkey(key)
-        else:
-            st.wkey(key)
-        if ops._lookup() < 0:
-            if _get_errno() == _ENOENT:
-                raise KeyError(key)
-            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
-        return st.rval()
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        st = self._st if _get_ident() == self._tid else self._thread_state()
-        ops = st.ops
-        if type(key) is int:
-            try:
-                st.kint(key)
-            except _StructError:
-                st.wkey(key)
-        else:
-            st.wkey(key)
-        if ops._lookup() < 0:
-            if _get_errno() == _ENOENT:
-                return default
-            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
-        return st.rval()
-
-    def __contains__(self, key: Any) -> bool:
-        if self.type == BLOOM_FILTER:
-            return self._bloom_has(key)
-        st = self._st if _get_ident() == self._tid else self._thread_state()
-        ops = st.ops
-        if type(key) is int:
-            try:
-                st.kint(key)
-            except _StructError:
-                st.wkey(key)
-        else:
-            st.wkey(key)
-        if ops._lookup() < 0:
-            if _get_errno() == _ENOENT:
-                return False
-            raise self._err(BPF_MAP_LOOKUP_ELEM, f"key {key!r}")
-        return True
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        st = self._st if _get_ident() == self._tid else self._thread_state()
-        ops = st.ops
-        if type(key) is int:
-            try:
-                st.kint(key)
-            except _StructError:
-                st.wkey(key)
-        else:
-            st.wkey(key)
-        if type(value) is int and st.vint is not None:
-            try:
-                st.vint(value)
-            except _StructError:
-                st.wval(value)
-        else:
-            st.wval(value)
-        if ops._update() < 0:
-            raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r}")
-
     def update(self, key: Any, value: Any, flags: int = BPF_ANY) -> None:
         """Set ``key`` to ``value`` with BPF_ANY / BPF_NOEXIST / BPF_EXIST (| BPF_F_LOCK)."""
         st = self._st if _get_ident() == self._tid else self._thread_state()
@@ -723,20 +736,6 @@ class Map:
         ops.set_flags(flags)
         if ops._update_f() < 0:
             raise self._err(BPF_MAP_UPDATE_ELEM, f"key {key!r} flags {flags:#x}")
-
-    def __delitem__(self, key: Any) -> None:
-        st = self._st if _get_ident() == self._tid else self._thread_state()
-        if type(key) is int:
-            try:
-                st.kint(key)
-            except _StructError:
-                st.wkey(key)
-        else:
-            st.wkey(key)
-        if st.ops._delete() < 0:
-            if _get_errno() == _ENOENT:
-                raise KeyError(key)
-            raise self._err(BPF_MAP_DELETE_ELEM, f"key {key!r}")
 
     def delete(self, key: Any) -> None:
         """Delete ``key``; raises NotFound if absent."""
@@ -1033,6 +1032,172 @@ class Map:
         self._mmaps.append((view, mm))
         return view
 
+
+class _Never:
+    """A type no key or value has: ``type(k) is KI`` with ``KI = _Never`` turns an inline
+    fast path off for a map without a second closure variant."""
+
+
+def _alive(ref: Any) -> "Map":
+    m = ref()
+    if m is None:
+        raise MapError("the map was garbage-collected")
+    return m
+
+
+def _fast_ops(m: "Map", ref: Any) -> tuple:
+    """The creating thread's closures for a keyed map (see ``Map._bind_fast``)."""
+    st = m._st
+    ops = st.ops
+    tid = m._tid
+    ident, get_errno, ENOENT = _get_ident, _get_errno, _ENOENT
+    wkey, wval, rval = st.wkey, st.wval, st.rval
+    kbuf, vbuf = ops.key, ops.value
+    raw_key = m.key_codec is None
+    raw_val = m.value_codec is None and not m._percpu and m.value_size > 0
+    # inline paths: KI/KB (VI/VB) are int/bytes when the inline write is right for this
+    # map, _Never otherwise (then the writer made for this map decides)
+    KI = int if raw_key and m.key_size in _INT_FMT else _Never
+    KB = bytes if raw_key else _Never
+    VI = int if raw_val and m.value_size in _INT_FMT else _Never
+    VB = bytes if raw_val else _Never
+    kmv = memoryview(kbuf).cast("B")[:m.key_size]
+    vmv = memoryview(vbuf).cast("B")[:max(m.value_size, 1)]
+    # ``kint[0] = key`` stores an unsigned int of the key's size in the key buffer; it
+    # refuses (ValueError/TypeError) negatives, too big ints, ... which the map's writer
+    # then handles. Native order is little-endian here (BTF and objects are LE only).
+    kint = kmv.cast(_MV_FMT.get(m.key_size, "B")) if KI is int else kmv
+    vint = vmv.cast(_MV_FMT.get(m.value_size, "B")) if VI is int else vmv
+    VR = raw_val and m.type not in FD_VALUE_TYPES and len(vbuf) == m.value_size
+    # the prebuilt syscall arguments, called here directly (no partial in between)
+    sc, NR = _sys._syscall_gil, _sys.NR_BPF
+    za, da = ops._attrs[0], ops._attrs[1]
+    is_bloom = m.type == BLOOM_FILTER
+    LK, UP, DL = BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM
+
+    def fail(cmd: int, key: Any) -> Error:
+        return _alive(ref)._err(cmd, f"key {key!r}")
+
+    # each op: thread check, key (int/bytes inline, else the map's writer), one prebuilt
+    # syscall, errno only on failure
+    def getitem(key: Any) -> Any:
+        if ident() != tid:
+            return _alive(ref)._getitem_any(key)
+        if type(key) is KI:
+            try:
+                kint[0] = key
+            except (ValueError, TypeError):
+                wkey(key)
+        elif type(key) is KB:
+            try:
+                kmv[:] = key
+            except ValueError:
+                wkey(key)
+        else:
+            wkey(key)
+        if sc(NR, LK, za, 32) < 0:
+            if get_errno() == ENOENT:
+                raise KeyError(key)
+            raise fail(LK, key)
+        if VR:
+            return vbuf.raw
+        return rval()
+
+    def get(key: Any, default: Any = None) -> Any:
+        if ident() != tid:
+            return _alive(ref)._get_any(key, default)
+        if type(key) is KI:
+            try:
+                kint[0] = key
+            except (ValueError, TypeError):
+                wkey(key)
+        elif type(key) is KB:
+            try:
+                kmv[:] = key
+            except ValueError:
+                wkey(key)
+        else:
+            wkey(key)
+        if sc(NR, LK, za, 32) < 0:
+            if get_errno() == ENOENT:
+                return default
+            raise fail(LK, key)
+        if VR:
+            return vbuf.raw
+        return rval()
+
+    def contains(key: Any) -> bool:
+        if ident() != tid or is_bloom:
+            return _alive(ref)._contains_any(key)
+        if type(key) is KI:
+            try:
+                kint[0] = key
+            except (ValueError, TypeError):
+                wkey(key)
+        elif type(key) is KB:
+            try:
+                kmv[:] = key
+            except ValueError:
+                wkey(key)
+        else:
+            wkey(key)
+        if sc(NR, LK, za, 32) < 0:
+            if get_errno() == ENOENT:
+                return False
+            raise fail(LK, key)
+        return True
+
+    def setitem(key: Any, value: Any) -> None:
+        if ident() != tid:
+            return _alive(ref)._setitem_any(key, value)
+        if type(key) is KI:
+            try:
+                kint[0] = key
+            except (ValueError, TypeError):
+                wkey(key)
+        elif type(key) is KB:
+            try:
+                kmv[:] = key
+            except ValueError:
+                wkey(key)
+        else:
+            wkey(key)
+        if type(value) is VI:
+            try:
+                vint[0] = value
+            except (ValueError, TypeError):
+                wval(value)
+        elif type(value) is VB:
+            try:
+                vmv[:] = value
+            except ValueError:
+                wval(value)
+        else:
+            wval(value)
+        if sc(NR, UP, za, 32) < 0:
+            raise fail(UP, key)
+
+    def delitem(key: Any) -> None:
+        if ident() != tid:
+            return _alive(ref)._delitem_any(key)
+        if type(key) is KI:
+            try:
+                kint[0] = key
+            except (ValueError, TypeError):
+                wkey(key)
+        elif type(key) is KB:
+            try:
+                kmv[:] = key
+            except ValueError:
+                wkey(key)
+        else:
+            wkey(key)
+        if sc(NR, DL, da, 32) < 0:
+            if get_errno() == ENOENT:
+                raise KeyError(key)
+            raise fail(DL, key)
+
+    return getitem, get, contains, setitem, delitem
 
 class _ElemEncoder:
     """Encode one element to exactly ``size`` bytes (ints, bytes or through a codec)."""

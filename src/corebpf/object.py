@@ -137,18 +137,39 @@ class Object:
             if link is not None:
                 self.links.append(link)
                 new.append(link)
-        # struct_ops maps made with BPF_F_LINK (SEC(".struct_ops.link")) register through
-        # a link; the others were registered when loading filled them
+        # struct_ops maps: registered here, as libbpf's skeleton attach does (through a
+        # link for BPF_F_LINK maps, by the value update for the others)
         for name, ms in self.spec.maps.items():
-            if getattr(ms, "internal", None) != "struct_ops" or not ms.flags & (1 << 13):
+            if getattr(ms, "internal", None) != "struct_ops":
                 continue
             if name not in self._struct_ops_filled:
                 continue
-            from .link import attach_struct_ops
-            link = attach_struct_ops(self.maps[name])
-            self.links.append(link)
+            try:
+                link = self.attach_struct_ops(name)
+            except Exception:
+                for ln in new:
+                    try:
+                        ln.close()
+                    except Exception:
+                        pass
+                    self.links.remove(ln)
+                raise
             new.append(link)
         return new
+
+    def attach_struct_ops(self, name: str) -> Any:
+        """Register the struct_ops map ``name`` (its programs must have loaded); returns the
+        Link (kept in ``links``) whose close unregisters it."""
+        m = self._map(name)
+        register_struct_ops(m)
+        from .link import attach_struct_ops
+        try:
+            link = attach_struct_ops(m)
+        except BaseException:
+            _unregister(m)
+            raise
+        self.links.append(link)
+        return link
 
     def ring_buffer(self, name: str, callback: Any = None, **kw: Any) -> Any:
         """A ``RingBuffer`` reader on the ring-buffer map ``name``. ``event_type`` may name
@@ -201,6 +222,46 @@ class Object:
     def map_fd(self, name: str) -> int:
         m = self._map(name)
         return _fdnum(m)
+
+
+# non-link struct_ops map -> its kernel value, written (= registered) on attach; a
+# weakref.WeakKeyDictionary made on first use (weakref is not needed on most loads)
+_STRUCT_OPS_PENDING: Any = None
+
+
+def _pending() -> Any:
+    global _STRUCT_OPS_PENDING
+    if _STRUCT_OPS_PENDING is None:
+        import weakref
+        _STRUCT_OPS_PENDING = weakref.WeakKeyDictionary()
+    return _STRUCT_OPS_PENDING
+
+
+def struct_ops_value(m: Any) -> bytes | None:
+    """The value a loaded, not yet registered (non-BPF_F_LINK) struct_ops map will get."""
+    return _pending().get(m)
+
+
+def register_struct_ops(m: Any) -> bool:
+    """Register a loaded non-link struct_ops map by writing its value (once; True if this
+    call did). BPF_F_LINK maps hold their value already and register through a link."""
+    pending = _pending()
+    value = pending.pop(m, None)
+    if value is None:
+        return False
+    try:
+        _sys.map_update_elem(_fdnum(m), struct.pack("<I", 0), value)
+    except BaseException:
+        pending[m] = value
+        raise
+    return True
+
+
+def _unregister(m: Any) -> None:
+    try:
+        _sys.map_delete_elem(_fdnum(m), struct.pack("<I", 0))
+    except KernelError:
+        pass
 
 
 def _fdnum(x: Any) -> int:
@@ -659,7 +720,21 @@ class _Loader:
 
     def fix_mmapable(self) -> None:
         """libbpf makes a global-data map mmapable only if one of its variables is
-        non-static; ``__hidden`` variables count as static (they are, once loaded)."""
+        non-static; ``__hidden`` variables count as static (they are, once loaded).
+        Kernels without mmapable arrays (before 5.5) get no BPF_F_MMAPABLE at all."""
+        wants = [ms for ms in self.spec.maps.values()
+                 if ms.internal in ("data", "bss", "rodata", "kconfig")
+                 and ms.flags & (1 << 10)]
+        if wants:
+            from .features import has_feature
+            try:
+                ok = has_feature("array_mmap")
+            except Error:
+                ok = True
+            if not ok:
+                for ms in wants:
+                    ms.flags &= ~(1 << 10)
+                return
         btf = self.spec.btf
         if btf is None:
             return
@@ -785,11 +860,16 @@ class _Loader:
                                       file=self.file, symbol=name)
                 ko = data_off + km.bit_offset // 8
                 value[ko:ko + lsize] = chunk
-            _sys.map_update_elem(_fdnum(self.obj.maps[name]), struct.pack("<I", 0),
-                                 bytes(value))
             self.obj._struct_ops_filled.add(name)
-            if not ms.flags & (1 << 13):  # BPF_F_LINK maps register through a link
-                self.obj._struct_ops_registered.append(name)
+            if ms.flags & (1 << 13):
+                # a BPF_F_LINK map only stores the value; a link registers it later
+                _sys.map_update_elem(_fdnum(self.obj.maps[name]), struct.pack("<I", 0),
+                                     bytes(value))
+            else:
+                # for the others the update IS the registration: as libbpf does, keep it
+                # for attach (attach_all / attach_struct_ops), so that loading an object
+                # never registers anything (a TCP congestion control, say) by itself
+                _pending()[self.obj.maps[name]] = bytes(value)
 
     def _map_create(self, ms: Any, inner_fd: Any) -> Any:
         if ms.internal == "struct_ops":
@@ -964,6 +1044,14 @@ class _ObjResolver:
                 raise ObjectError(f"ksym {name!r} not found in /proc/kallsyms",
                                   file=self.ld.file, section=".ksyms", symbol=name)
             return ("addr", addr)
+        if ext.kind == "kfunc":
+            # the address of a kfunc (bpf_ksym_exists): libbpf loads the kernel FUNC's BTF
+            # id like a typed ksym's; a missing weak one is 0
+            res = self.kfunc(name)
+            if res is None:
+                return ("addr", 0)
+            btf_id, fdn = res
+            return ("btf", btf_id, fdn)
         found = self.ld_find(name, 14)
         if found is None:
             if ext.weak:
@@ -1072,143 +1160,24 @@ def _call_load_btf(marshal: Any, spec: Any,
                 end = max(end, offs[name] + vi.size)
             datasecs[sec] = (size or ds.size or end, offs)
     static_funcs, static_vars = hidden if hidden is not None else _hidden_symbols(spec)
+    if static_funcs:
+        # libbpf makes only hidden *subprograms* static; an entry program stays global
+        funcs = spec.functions
+        static_funcs = frozenset(n for n in static_funcs
+                                 if n not in funcs or funcs[n].is_subprog)
     key = (id(btf), repr(sorted((k, v[0], sorted(v[1].items())) for k, v in datasecs.items())),
            static_funcs, static_vars)
     hit = _SANITIZED.get(key)
     if hit is not None and hit[0] is btf:
         data = hit[1]
     else:
-        # the common case (a kernel with every BTF kind the object uses, no .ksyms/.kconfig):
-        # patch DATASEC sizes/offsets and linkages in a copy of the raw bytes; decoding and
-        # re-encoding every type (marshal.sanitize) costs tens of ms for a CO-RE object
-        data = _patch_btf_raw(btf, datasecs, static_funcs, static_vars, marshal)
-        if data is None:
-            data = marshal.sanitize(btf, datasecs=datasecs, static_funcs=static_funcs,
-                                    static_vars=static_vars)
+        # (marshal.sanitize patches a copy of the raw bytes when the kernel has every kind)
+        data = marshal.sanitize(btf, datasecs=datasecs, static_funcs=static_funcs,
+                                static_vars=static_vars)
         if len(_SANITIZED) >= 16:
             _SANITIZED.pop(next(iter(_SANITIZED)))
         _SANITIZED[key] = (btf, data)  # the BTF is kept so that its id is not reused
     return marshal.load_btf(data)
-
-
-# bytes after the 12-byte btf_type header: fixed, and per vlen entry, by kind
-_BTF_FIXED = (0, 4, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 4, 0, 0)
-_BTF_PER_VLEN = (0, 0, 0, 0, 12, 12, 8, 0, 0, 0, 0, 0, 0, 8, 0, 12, 0, 0, 0, 12)
-# the kernel feature each kind needs (btf.marshal.BTF_FEATURES names)
-_BTF_KIND_FEATURE = {12: "func", 13: "func", 14: "datasec", 15: "datasec", 16: "float",
-                     17: "decl_tag", 18: "type_tag", 19: "enum64"}
-
-
-def _patch_btf_raw(btf: Any, datasecs: dict[str, tuple[int, dict[str, int]]],
-                   static_funcs: frozenset, static_vars: frozenset,
-                   marshal: Any) -> bytes | None:
-    """What ``marshal.sanitize`` returns, made by patching a copy of the raw BTF, or None
-    when that is not enough (a kind the kernel lacks, .ksyms/.kconfig, extern linkage,
-    anything unusual): the caller then uses ``marshal.sanitize``."""
-    raw = getattr(btf, "raw", None)
-    if raw is None or getattr(btf, "base", None) is not None or len(raw) < 24:
-        return None
-    magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = \
-        struct.unpack_from("<HBBIIIII", raw, 0)
-    if magic != 0xEB9F or hdr_len < 24:
-        return None
-    data = bytearray(raw)
-    t0, t1 = hdr_len + type_off, hdr_len + type_off + type_len
-    s0, s1 = hdr_len + str_off, hdr_len + str_off + str_len
-    if t1 > len(data) or s1 > len(data):
-        return None
-
-    def name(off: int) -> str | None:
-        if off >= str_len:
-            return None
-        end = data.find(b"\0", s0 + off, s1)
-        return None if end < 0 else data[s0 + off:end].decode("utf-8", "replace")
-
-    kinds_seen: set[int] = set()
-    pos_of = [0]          # type id -> byte position of its header
-    kind_of = [0]
-    enum_kflag = func_global = False
-    pos = t0
-    unpack = struct.unpack_from
-    while pos < t1:
-        if pos + 12 > t1:
-            return None
-        _n, info, _st = unpack("<III", data, pos)
-        kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
-        if kind == 0 or kind >= len(_BTF_FIXED):
-            return None
-        kinds_seen.add(kind)
-        pos_of.append(pos)
-        kind_of.append(kind)
-        if kind == 6 and info >> 31:
-            enum_kflag = True
-        elif kind == 12:
-            if vlen == 2:           # extern FUNC: the kernel has none (.ksyms work)
-                return None
-            func_global = func_global or vlen == 1
-        elif kind == 14 and unpack("<I", data, pos + 12)[0] == 2:
-            return None             # extern VAR (.kconfig/.ksyms work)
-        pos += 12 + _BTF_FIXED[kind] + _BTF_PER_VLEN[kind] * vlen
-    if pos != t1:
-        return None
-    try:
-        from .features import has_btf_feature
-        need = {_BTF_KIND_FEATURE[k] for k in kinds_seen if k in _BTF_KIND_FEATURE}
-        if func_global:
-            need.add("func_global")
-        if enum_kflag:
-            need.add("enum64")
-        for f in need:
-            if not has_btf_feature(f):
-                return None
-    except Exception:
-        return None
-    for tid in range(1, len(pos_of)):
-        kind, p = kind_of[tid], pos_of[tid]
-        if kind == 12:
-            n_off, info = unpack("<II", data, p)
-            if info & 0xFFFF == 1 and static_funcs and name(n_off) in static_funcs:
-                struct.pack_into("<I", data, p + 4, info & ~0xFFFF)   # linkage static
-            continue
-        if kind != 15:
-            continue
-        n_off, info, size = unpack("<III", data, p)
-        sec = name(n_off)
-        if sec is None or sec in (".ksyms", ".kconfig"):
-            return None
-        if sec.startswith("?") and not has_btf_feature("qmark_datasec"):
-            return None
-        given = datasecs.get(sec)
-        fix = size == 0
-        if fix:
-            if given is None or not given[0]:
-                return None
-            struct.pack_into("<I", data, p + 8, given[0])
-        entries = []
-        for j in range(info & 0xFFFF):
-            q = p + 12 + 12 * j
-            vtype, voff, vsize = unpack("<III", data, q)
-            if not 0 < vtype < len(pos_of) or kind_of[vtype] != 14:
-                return None
-            vp = pos_of[vtype]
-            linkage = unpack("<I", data, vp + 12)[0]
-            if linkage == 1:                       # global allocated
-                vname = name(unpack("<I", data, vp)[0])
-                if fix:
-                    offs = given[1] if given is not None else {}
-                    if vname not in offs:
-                        return None
-                    voff = offs[vname]
-                if vname in static_vars:
-                    struct.pack_into("<I", data, vp + 12, 0)
-            elif linkage != 0:
-                return None
-            entries.append((voff, vtype, vsize))
-        # the kernel wants the entries in offset order (a stable sort, as marshal does)
-        entries = sorted(entries, key=lambda e: e[0])
-        for j, (voff, vtype, vsize) in enumerate(entries):
-            struct.pack_into("<III", data, p + 12 + 12 * j, vtype, voff, vsize)
-    return bytes(data)
 
 
 def _hidden_symbols(spec: Any) -> tuple[frozenset, frozenset]:

@@ -8,7 +8,6 @@ the fd; the kernel frees the program when nothing else holds it.
 """
 from __future__ import annotations
 
-import re
 import struct
 TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
 if TYPE_CHECKING:  # pragma: no cover
@@ -373,14 +372,22 @@ def _str_at(strings: bytes, off: int) -> str:
     return strings[off:end if end >= 0 else len(strings)].decode("utf-8", "replace")
 
 
-_INSN_LINE = re.compile(r"^(\d+): \(([0-9a-f]{2})\)")
+_INSN_LINE: Any = None  # re.Pattern, compiled on first use: `re` costs ≈5 ms of import
+
+
+def _insn_line() -> Any:
+    global _INSN_LINE
+    if _INSN_LINE is None:
+        import re
+        _INSN_LINE = re.compile(r"^(\d+): \(([0-9a-f]{2})\)")
+    return _INSN_LINE
 
 
 def failing_instruction(log: str) -> int | None:
     """The index of the last instruction the verifier looked at before refusing."""
     last = None
     for line in log.splitlines():
-        m = _INSN_LINE.match(line)
+        m = _insn_line().match(line)
         if m:
             last = int(m.group(1))
     return last
@@ -408,7 +415,7 @@ def explain_verifier_error(e: VerifierError, name: str, source: Any) -> Verifier
         from .errors import _last_log_line
         summary = _last_log_line(e.log)
         for line in e.log.splitlines():
-            m = _INSN_LINE.match(line)
+            m = _insn_line().match(line)
             if m and int(m.group(1)) == insn:
                 summary = f"{summary}; at {line.strip()}"
     summary += note

@@ -4,7 +4,9 @@
 """
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from ..errors import BTFError
 from . import types

@@ -12,7 +12,7 @@ accepts. Type ids never change; helper types are appended at the end.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
 
 from ..errors import BTFError
 from . import types as T
@@ -20,6 +20,7 @@ from .types import (ARRAY, CONST, DATASEC, DECL_TAG, ENUM, ENUM64, FLOAT, FUNC, 
                     FWD, INT, PTR, RESTRICT, STRUCT, TYPE_TAG, TYPEDEF, UNION, VAR, VOLATILE)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterable, Mapping
     from .reader import BTF
 
 _HDR = struct.Struct("<HBBIIIII")
@@ -377,8 +378,101 @@ def sanitize_types(btf: BTF, features: Iterable[str] | None = None, *,
 
 def sanitize(btf: BTF, features: Iterable[str] | None = None, **kw: Any) -> bytes:
     """Sanitized BTF bytes of ``btf`` for BPF_BTF_LOAD (see :func:`sanitize_types`)."""
+    if features is None:
+        features = _kernel_features()
+    fast = _sanitize_in_place(btf, features, **kw)
+    if fast is not None:
+        return fast
     own = btf._data[btf._str_start:btf._str_end]
     return marshal_btf(sanitize_types(btf, features, **kw), strings=bytes(own))
+
+
+_SECINFO = struct.Struct("<III")
+
+
+def _sanitize_in_place(btf: BTF, features: Iterable[str], *,
+                       datasecs: Mapping[str, tuple[int, Mapping[str, int]]] | None = None,
+                       static_vars: Iterable[str] = (), static_funcs: Iterable[str] = (),
+                       ) -> bytes | None:
+    """The common case without decoding the object's types: a kernel with every BTF kind,
+    so only DATASEC sizes, VAR offsets and linkage change; they are patched into a copy of
+    the blob (≈0.3 ms instead of ≈10 ms for decode + copy + re-encode). None when the full
+    sanitizer is needed (missing kinds, ``.ksyms``, anything unexpected: it also reports the
+    errors)."""
+    feats = set(features)
+    if btf.base is not None or feats != set(BTF_FEATURES):
+        return None
+    raw = btf.raw
+    hdr_len, type_off = struct.unpack_from("<II", raw, 4)
+    if hdr_len != _HDR.size:
+        return None
+    buf = bytearray(raw)
+    tbase = hdr_len + type_off  # byte offset of the type section
+    datasecs = datasecs or {}
+    static_vars, static_funcs = set(static_vars), set(static_funcs)
+    kind_of, name_of, offs, s0 = btf.kind_of, btf.name_of, btf._offs, btf.start_id
+    u32 = struct.Struct("<I")
+    for tid in btf:
+        k = kind_of(tid)
+        if k != DATASEC and not (k == FUNC and static_funcs):
+            continue
+        at = tbase + 4 * (offs[tid - s0] - 1)  # the btf_type of tid
+        info = u32.unpack_from(buf, at + 4)[0]
+        if k == FUNC:
+            if info & 0xFFFF == T.LINKAGE_GLOBAL and name_of(tid) in static_funcs:
+                u32.pack_into(buf, at + 4, (info & ~0xFFFF) | T.LINKAGE_STATIC)
+            continue
+        sec = name_of(tid)
+        if sec == KSYMS_SEC:
+            return None
+        vlen = info & 0xFFFF
+        size = u32.unpack_from(buf, at + 8)[0]
+        given = datasecs.get(sec)
+        entries = [list(_SECINFO.unpack_from(buf, at + 12 + 12 * i)) for i in range(vlen)]
+        var_at = {}
+        for e in entries:
+            if e[0] < s0 or e[0] >= len(btf) or kind_of(e[0]) != VAR:
+                return None
+            var_at[e[0]] = tbase + 4 * (offs[e[0] - s0] - 1)
+        if sec == KCONFIG_SEC:
+            off = 0
+            for e in entries:
+                vt = e[0]
+                vtype = u32.unpack_from(buf, var_at[vt] + 8)[0]
+                vsize = btf.size_of(vtype)
+                vname = name_of(vt)
+                if given is not None and vname in given[1]:
+                    e[1] = given[1][vname]
+                else:
+                    a = btf.align_of(vtype)
+                    e[1] = (off + a - 1) // a * a
+                e[2] = vsize
+                off = max(off, e[1] + vsize)
+                u32.pack_into(buf, var_at[vt] + 12, VAR_GLOBAL_ALLOCATED)
+            size = given[0] if given is not None and given[0] else off
+        else:
+            fix = size == 0
+            if fix:
+                if given is None or not given[0]:
+                    return None
+                size = given[0]
+            for e in entries:
+                vt = e[0]
+                linkage = u32.unpack_from(buf, var_at[vt] + 12)[0]
+                if linkage in (T.LINKAGE_STATIC, T.LINKAGE_EXTERN):
+                    continue
+                vname = name_of(vt)
+                if fix:
+                    if vname not in given[1]:  # type: ignore[index]
+                        return None
+                    e[1] = given[1][vname]  # type: ignore[index]
+                if vname in static_vars:
+                    u32.pack_into(buf, var_at[vt] + 12, T.LINKAGE_STATIC)
+        u32.pack_into(buf, at + 8, size)
+        entries.sort(key=lambda e: e[1])
+        for i, e in enumerate(entries):
+            _SECINFO.pack_into(buf, at + 12 + 12 * i, *e)
+    return bytes(buf)
 
 
 def load_btf(data: bytes | bytearray | memoryview, *, log_level: int = 0,

@@ -70,7 +70,7 @@ def map_record(fd: Any, with_owners: bool = True) -> dict[str, Any]:
     from .. import _sys
     from ..uapi import map_type_name
     i = _sys.map_info(fd)
-    info = out.fdinfo(int(fd))
+    info = out.fdinfo(_sys._fdnum(fd))
     rec: dict[str, Any] = {
         "id": i["id"], "type": map_type_name(i["type"]), "name": i["name"],
         "flags": i["map_flags"], "bytes_key": i["key_size"], "bytes_value": i["value_size"],

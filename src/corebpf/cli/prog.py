@@ -73,7 +73,7 @@ def prog_record(fd: Any, with_owners: bool = True) -> dict[str, Any]:
     rec["jited"] = bool(i["jited_prog_len"])
     if i["jited_prog_len"]:
         rec["bytes_jited"] = i["jited_prog_len"]
-    mem = out.fdinfo(int(fd)).get("memlock")
+    mem = out.fdinfo(_sys._fdnum(fd)).get("memlock")
     if mem is not None and mem.isdigit():
         rec["bytes_memlock"] = int(mem)
     if i.get("map_ids"):

@@ -236,13 +236,18 @@ def _attach(program: Any, opts: dict[str, Any]) -> Link:
         _no_more(opts, "xdp")
         return attach_xdp(program, iface, **kw)
 
-    if base in ("tc", "tcx", "classifier", "action") or (not head and ptype == _PT_SCHED_CLS):
+    if base == "action":
+        raise AttachError("act_bpf actions run from a tc action list (tc filter ... action "
+                          "bpf); corebpf attaches classifiers: use a 'tc' section",
+                          hook="action")
+
+    if base in ("tc", "tcx", "classifier") or (not head and ptype == _PT_SCHED_CLS):
         from .tc import attach_clsact, attach_tc, attach_tcx
         iface = _need(opts, "iface", "tc", "an interface", "ifindex", "interface")
         direction = opts.pop("direction", None) or rest or "ingress"
         if base == "tcx":
             return attach_tcx(program, iface, direction, **opts)
-        if base in ("classifier", "action") or (base == "tc" and not rest
+        if base == "classifier" or (base == "tc" and not rest
                                                  and opts.get("mode") is None):
             opts.pop("mode", None)
             return attach_clsact(program, iface, direction, **opts)

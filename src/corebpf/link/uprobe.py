@@ -47,7 +47,7 @@ def resolve_path(binary: str, pid: int | None = None) -> str:
         for d in _LIB_DIRS:
             for cand in (binary, binary + ".so"):
                 p = os.path.join(d, cand)
-                if os.path.exists(p):
+                if _is_elf(p):   # libc.so is a linker script, libc.so.6 the library
                     return os.path.realpath(p)
         for d in _LIB_DIRS:
             try:
@@ -55,7 +55,8 @@ def resolve_path(binary: str, pid: int | None = None) -> str:
             except OSError:
                 continue
             for n in names:
-                if n.startswith(binary + ".so") or n.startswith(binary + "-"):
+                if (n.startswith(binary + ".so") or n.startswith(binary + "-")) and \
+                        _is_elf(os.path.join(d, n)):
                     return os.path.realpath(os.path.join(d, n))
     else:
         for d in os.environ.get("PATH", "/usr/bin:/bin").split(":"):
@@ -64,6 +65,14 @@ def resolve_path(binary: str, pid: int | None = None) -> str:
                 return os.path.realpath(p)
     raise AttachError("cannot find this binary or library (give a path)", hook="uprobe",
                       target=binary)
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def _maps_paths(pid: int) -> list[str]:
