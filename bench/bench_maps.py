@@ -98,6 +98,26 @@ def run_py(n: int) -> dict[str, float]:
         for i in range(n):
             getitem(i & 1023)
         res["lookup"] = n / (_clock() - t0)
+        get = m.get
+        t0 = _clock()
+        for i in range(n):
+            get(i & 1023)
+        res["lookup (m.get)"] = n / (_clock() - t0)
+        contains = m.__contains__
+        t0 = _clock()
+        for i in range(n):
+            contains(i & 1023)
+        res["lookup (k in m)"] = n / (_clock() - t0)
+        kb = [struct.pack("<I", i) for i in range(1024)]
+        vb = struct.pack("<Q", 1)
+        t0 = _clock()
+        for i in range(n):
+            setitem(kb[i & 1023], vb)
+        res["update (bytes key/value)"] = n / (_clock() - t0)
+        t0 = _clock()
+        for i in range(n):
+            getitem(kb[i & 1023])
+        res["lookup (bytes key)"] = n / (_clock() - t0)
         # the floor: one prebuilt ctypes syscall per op, no Python encoding at all
         raw_lookup = m._st.ops._lookup
         t0 = _clock()

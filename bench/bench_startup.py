@@ -234,7 +234,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         kernel_btf_cpu(py, env, a.runs, Path(d))
         ref = build_reference(Path(d))
-        ours_cmd = [py, "-m", "corebpf", "run", obj, "--duration", "0"]
+        # the `corebpf` console script, run by the venv's python as its shebang does
+        script = ROOT / ".venv" / "bin" / "corebpf"
+        entry = [str(script)] if script.exists() else ["-m", "corebpf"]
+        ours_cmd = [py, *entry, "run", obj, "--duration", "0"]
         ref_cmd = [str(ref), obj]
         # the first run after boot: no cached index of the kernel's BTF (/run/corebpf)
         cold_cmd = ["env", "COREBPF_NO_BTF_CACHE=1", *ours_cmd]

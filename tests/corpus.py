@@ -12,7 +12,9 @@ collected:
   header table.
 
 Plus the repository's own programs (tests/progs, the tools) compiled against Debian 6.1's
-vmlinux.h (``old_header_objects``): CO-RE relocations that move between 6.1 and this kernel.
+vmlinux.h (``old_header_objects``): CO-RE relocations that move between 6.1 and this kernel;
+and a curated set of the kernel's BPF selftests from Debian's linux-source-6.1 package,
+compiled against the same header (``selftest_objects``).
 
 Run ``python tests/corpus.py`` to fetch and list the corpus.
 """
@@ -141,14 +143,6 @@ def objects() -> dict[str, Path]:
     return out
 
 
-if __name__ == "__main__":
-    objs: dict = dict(objects())
-    objs.update(old_header_objects())
-    for key, p in objs.items():
-        print(f"{key}\t{p}")
-    print(f"{len(objs)} objects", file=sys.stderr)
-
-
 # -- the repository's own programs compiled against an older kernel's headers -----------------
 # Debian 6.1's vmlinux.h (from the linux-image package's BTF): the objects carry 6.1 layouts,
 # so CO-RE relocations really move when they load on the running kernel.
@@ -212,7 +206,7 @@ def old_header_objects(series: str = OLD_SERIES) -> dict[str, Path | str]:
     outdir = CACHE / f"objs-{series}"
     outdir.mkdir(parents=True, exist_ok=True)
     hh = hashlib.sha256(header.read_bytes()).hexdigest()
-    out: dict[str, Path | str] = {}
+    jobs = []
     for src in sources:
         h = hashlib.sha256(hh.encode() + " ".join(CLANG_FLAGS).encode())
         h.update(src.read_bytes())
@@ -220,16 +214,119 @@ def old_header_objects(series: str = OLD_SERIES) -> dict[str, Path | str]:
             h.update(hdr.read_bytes())
         name = src.name[:-len(".bpf.c")]
         obj = outdir / name / f"{h.hexdigest()[:12]}" / f"{name}.bpf.o"
-        key = f"oldheaders-{series}/{name}"
-        if not obj.exists():
-            obj.parent.mkdir(parents=True, exist_ok=True)
-            tmp = obj.with_suffix(".tmp")
-            r = subprocess.run(["clang", *CLANG_FLAGS, "-I", str(header.parent), "-I",
-                                str(src.parent), "-c", str(src), "-o", str(tmp)],
-                               capture_output=True, text=True, timeout=300)
-            if r.returncode != 0:
-                out[key] = f"does not compile against {series} headers: {r.stderr[-400:]}"
+        cmd = [*CLANG_FLAGS, "-I", str(header.parent), "-I", str(src.parent)]
+        jobs.append((f"oldheaders-{series}/{name}", cmd, src, obj))
+    return _build(jobs, f"does not compile against {series} headers")
+
+
+def _build(jobs: list[tuple[str, list[str], Path, Path]], why: str) -> dict[str, Path | str]:
+    """Compile (key, clang flags, source, object) jobs not yet cached, on every CPU."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job: tuple[str, list[str], Path, Path]) -> Path | str:
+        _key, flags, src, obj = job
+        if obj.exists():
+            return obj
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        tmp = obj.with_suffix(".tmp")
+        r = subprocess.run(["clang", *flags, "-c", str(src), "-o", str(tmp)],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            return f"{why}: {r.stderr[-400:]}"
+        tmp.replace(obj)
+        return obj
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return dict(zip((j[0] for j in jobs), pool.map(one, jobs)))
+
+# -- programs from the kernel's own BPF selftests (Debian's linux-source-6.1) ----------------
+# Written by the kernel's BPF developers against 6.1's headers and libbpf; a varied, curated
+# subset (struct_ops TCP congestion control, CO-RE relocation tests, iterators, tail calls,
+# global functions, typed/weak ksyms, timers, USDT, sockmap, sk_lookup ...), compiled here
+# against Debian 6.1's vmlinux.h as the selftests' Makefile does (-mcpu=v3).
+SELFTEST_PACKAGE = "linux-source-6.1"
+SELFTESTS = (
+    "bpf_cubic", "bpf_dctcp", "bpf_iter_task", "bpf_iter_tcp4", "bpf_loop",
+    "cgroup_skb_sk_lookup_kern", "connect4_prog", "core_kern", "get_func_ip_test",
+    "kfree_skb", "tailcall1", "tailcall3", "tailcall6", "test_attach_probe", "test_autoload",
+    "test_btf_map_in_map", "test_core_reloc_bitfields_probed", "test_core_reloc_enumval",
+    "test_core_reloc_existence", "test_core_reloc_kernel", "test_core_reloc_type_based",
+    "test_custom_sec_handlers", "test_global_data", "test_global_func10",
+    "test_global_func17", "test_ksyms_btf", "test_ksyms_weak", "test_legacy_printk",
+    "test_map_init", "test_prog_array_init", "test_ringbuf", "test_sk_lookup",
+    "test_skeleton", "test_sockmap_kern", "test_spin_lock", "test_stacktrace_build_id",
+    "test_subprogs", "test_task_pt_regs", "test_tc_bpf", "test_tunnel_kern", "test_usdt",
+    "test_xdp", "timer", "test_vmlinux",
+)
+
+
+def _selftest_tree() -> Path:
+    """tools/testing/selftests/bpf (+ tools/include) of Debian's 6.1 source, cached."""
+    import tarfile
+    tree = CACHE / f"{SELFTEST_PACKAGE}-tree"
+    if (tree / ".extracted").exists():
+        return tree
+    root = fetch(SELFTEST_PACKAGE)
+    tarball = next(root.rglob("linux-source-*.tar.*"), None)
+    if tarball is None:
+        raise CorpusError(f"{SELFTEST_PACKAGE} holds no source tarball")
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    want = ("/tools/testing/selftests/bpf/", "/tools/include/")
+    with tarfile.open(tarball) as tf:  # one sequential pass over the xz stream
+        for member in tf:
+            name = member.name
+            if not any(w in name for w in want) or not (member.isfile() or member.isdir()):
                 continue
-            tmp.replace(obj)
-        out[key] = obj
+            rel = name.split("/", 1)[1] if "/" in name else name
+            if "/selftests/bpf/" in name and member.isfile():
+                base = rel.rsplit("/", 1)[-1]
+                if not base.endswith(".h") and not (
+                        base.endswith(".c") and base[:-2] in SELFTESTS):
+                    continue
+            dest = tree / rel
+            if member.isdir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            src = tf.extractfile(member)
+            if src is not None:
+                dest.write_bytes(src.read())
+    (tree / ".extracted").touch()
+    # the 139 MB source tarball is not needed any more
+    shutil.rmtree(root, ignore_errors=True)
+    for deb in (CACHE / "debs").glob(f"{SELFTEST_PACKAGE}_*.deb"):
+        deb.unlink()
+    return tree
+
+
+def selftest_objects(series: str = OLD_SERIES) -> dict[str, Path | str]:
+    """{"selftests-6.1/name": object path, or the compiler's complaint}."""
+    header = old_vmlinux_h(series)
+    tree = _selftest_tree()
+    st = tree / "tools" / "testing" / "selftests" / "bpf"
+    flags = CLANG_FLAGS + ["-mcpu=v3", "-I", str(header.parent), "-I", str(st / "progs"),
+                           "-I", str(st), "-I", str(tree / "tools" / "include" / "uapi")]
+    hh = hashlib.sha256(header.read_bytes() + " ".join(flags).encode()).hexdigest()
+    outdir = CACHE / f"selftests-{series}"
+    out: dict[str, Path | str] = {}
+    jobs = []
+    for name in SELFTESTS:
+        src = st / "progs" / f"{name}.c"
+        key = f"selftests-{series}/{name}"
+        if not src.exists():
+            out[key] = f"{src} is not in {SELFTEST_PACKAGE}"
+            continue
+        h = hashlib.sha256(hh.encode() + src.read_bytes()).hexdigest()[:12]
+        jobs.append((key, flags, src, outdir / h / f"{name}.bpf.o"))
+    out.update(_build(jobs, "does not compile"))
     return out
+
+if __name__ == "__main__":
+    objs: dict = dict(objects())
+    objs.update(old_header_objects())
+    objs.update(selftest_objects())
+    for key, p in objs.items():
+        print(f"{key}\t{p}")
+    print(f"{len(objs)} objects", file=sys.stderr)

@@ -519,8 +519,8 @@ def test_flavor_table_agrees_with_per_name_search(monkeypatch):
     names = ["foo", "foo___b", "xfoo", "bar", "a", "a___b", "_x", "nope", "___GFP_X", "GFP"]
 
     class Fake:
-        def _strbytes(self):
-            return strs
+        def _strsection(self):
+            return b"pad" + strs + b"\0tail___x\0", 3, 3 + len(strs)
 
     monkeypatch.setattr(core, "_FLAVOR_SCANS", 10 ** 6)
     per_name = {n: core._Target(Fake(), "t", 1).flavors(n) for n in names}
@@ -528,10 +528,20 @@ def test_flavor_table_agrees_with_per_name_search(monkeypatch):
     t = core._Target(Fake(), "t", 1)
     assert {n: t.flavors(n) for n in names} == per_name
     assert per_name["foo"] == ["foo___a", "foo___e"] and per_name["foo___b"] == ["foo___b___c"]
+    # the reader lists its own "___" strings (kept in the vmlinux index cache)
+    from corebpf.btf.marshal import marshal_btf
+    from corebpf.btf import types as T
+    btf = BTF.from_bytes(marshal_btf([T.Int(1, "int", 4)], strings=strs))
+    assert {n: core._Target(btf, "t", 1).flavors(n) for n in names} == per_name
     if os.path.exists("/sys/kernel/btf/vmlinux"):
         k = BTF.kernel()
-        table = core._flavor_table(k._strbytes())
+        table = core._flavor_table(*k._strsection())
+
+        class Scan:  # the kernel's string section without the reader's list
+            def _strsection(self):
+                return k._strsection()
+
         monkeypatch.setattr(core, "_FLAVOR_SCANS", 10 ** 6)
-        slow = core._Target(k, "vmlinux", 1)
+        slow, listed = core._Target(Scan(), "vmlinux", 1), core._Target(k, "vmlinux", 1)
         for ess in list(table)[:20] + ["task_struct", "sk_buff"]:
-            assert table.get(ess, []) == slow.flavors(ess), ess
+            assert table.get(ess, []) == slow.flavors(ess) == listed.flavors(ess), ess

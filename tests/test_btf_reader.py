@@ -341,7 +341,11 @@ def test_name_scan_finds_overlapping_hits(monkeypatch, column):
     btf = BTF.from_bytes(marshal_btf(types, strings=strings))
     assert btf.name_of(3) == "target" and btf._w[btf._offs[2] - 1] == no
     assert btf.find("target") == [3, 5]
-    assert R._word_hits(b"\0\0\5\0\5\0\5\0", no, 0, 8) == [4]
+    data = b"\0\0\5\0\5\0\5\0"
+    assert R._word_hits(data, no, 0, 8) == [4]
+    assert R._word_hits(b"xyz" + data + data, no, 3, 19) == [7, 15]
+    # the needle leaves out high zero bytes; matches are still checked in full
+    assert R._word_hits(b"\x78\0\0\1\x78\0\0\0\x78\0", 0x78, 0, 8) == [4]
 
 
 def test_index_cache_roundtrip_and_validation(tmp_path, monkeypatch):
@@ -366,7 +370,7 @@ def test_index_cache_roundtrip_and_validation(tmp_path, monkeypatch):
     assert [again[i].name for i in again] == [ref[i].name for i in ref]
     # a damaged cache (one offset moved) is not trusted
     blob = bytearray(open(path, "rb").read())
-    blob[16 + 4 * 3] += 1
+    blob[20 + 4 * 3] += 1
     open(path, "wb").write(bytes(blob))
     R._IDX_SAMPLES, saved = 10 ** 6, R._IDX_SAMPLES
     try:
@@ -374,7 +378,7 @@ def test_index_cache_roundtrip_and_validation(tmp_path, monkeypatch):
     finally:
         R._IDX_SAMPLES = saved
     assert list(fixed._offs) == list(ref._offs)
-    assert open(path, "rb").read()[16:] == ref._offs.tobytes()  # rewritten
+    assert open(path, "rb").read()[20:] == ref._offs.tobytes()  # rewritten
     # the name column joins the cache once lookups gathered it, and comes back with it
     with monkeypatch.context() as m:
         m.setattr(R, "_SMALL_BTF", 0)

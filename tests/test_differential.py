@@ -58,8 +58,10 @@ def run_oracle(oracle: Path, *args: str) -> dict[str, dict]:
     return out
 
 
-# x86-64 direct map, vmalloc and vmemmap: addresses of objects allocated per load
-_KHEAP_LO, _KHEAP_HI = 0xFFFF888000000000, 0xFFFFEB0000000000
+# x86-64 direct map, vmalloc and vmemmap, with 4-level (from 0xffff888000000000) or 5-level
+# paging (from 0xff11000000000000, e.g. qemu -cpu max): addresses of objects allocated per
+# load; kernel text and modules (from 0xffffffff80000000) are compared as they are
+_KHEAP_LO, _KHEAP_HI = 0xFF00000000000000, 0xFFFFFFFF80000000
 
 
 def _maps_key(m: list) -> tuple:

@@ -398,14 +398,22 @@ def test_ring_buffer_by_type_name(bpf_prog, no_fd_leak):
 
 
 def test_struct_ops_registered_and_unregistered(bpf_prog, no_fd_leak):
+    def available():
+        with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
+            return f.read().split()
     from corebpf.linker import kernel_version
     if kernel_version() < (6 << 16) + (4 << 8):
         with pytest.raises(KernelError, match="need Linux 6.4"):
             corebpf.load(bpf_prog("load_structops"))
+        # with continue_on_error the link map is left out; the programs and the older
+        # style map still work (libbpf 1.1 ignores .struct_ops.link altogether)
+        with corebpf.load(bpf_prog("load_structops"), continue_on_error=True) as obj:
+            assert "need Linux 6.4" in str(obj.errors["corebpf_ld_link"])
+            assert "corebpf_ld_link" not in obj.maps and "ld_ssthresh" in obj.programs
+            obj.attach_all()
+            assert "corebpf_ld" in available()
+        assert "corebpf_ld" not in available()
         return
-    def available():
-        with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
-            return f.read().split()
     with corebpf.load(bpf_prog("load_structops")) as obj:
         assert obj.programs["ld_ssthresh"].type == 27
         # as with libbpf, loading registers nothing; attaching registers both the
@@ -554,3 +562,44 @@ def test_mmapable_dropped_where_the_kernel_lacks_it(basic, no_fd_leak, monkeypat
     monkeypatch.undo()
     with corebpf.load(basic) as obj:
         assert any(m.flags & (1 << 10) for n, m in obj.maps.items() if n.startswith("."))
+
+
+def test_struct_ops_member_index_from_kernel_struct(bpf_prog, no_fd_leak):
+    """Each struct_ops program's expected attach type is its member's index in the kernel's
+    struct (by name, as libbpf), not in the object's own differently ordered struct."""
+    from corebpf.btf import BTF
+    kbtf = BTF.kernel()
+    kst = kbtf[kbtf.find_one("tcp_congestion_ops", 4)]
+    index = {m.name: i for i, m in enumerate(kst.members)}
+    with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
+        assert "corebpf_or" not in f.read().split()
+    with corebpf.load(bpf_prog("load_structops_order")) as obj:
+        for prog, member in (("or_init", "init"), ("or_ssthresh", "ssthresh"),
+                             ("or_undo", "undo_cwnd"), ("or_cong_avoid", "cong_avoid")):
+            assert obj.programs[prog].expected_attach_type == index[member], prog
+        obj.attach_all()
+        with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
+            assert "corebpf_or" in f.read().split()
+    with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
+        assert "corebpf_or" not in f.read().split()
+
+
+def test_struct_ops_link_map_refused_is_left_out(bpf_prog, no_fd_leak, monkeypatch):
+    """A kernel without struct_ops links (before 6.4; simulated: BPF_MAP_CREATE refuses
+    BPF_F_LINK) fails the load plainly, or with continue_on_error leaves that map out and
+    loads the rest (the 6.1 run of the kernel matrix does this for real)."""
+    from corebpf import _sys
+    real = _sys.map_create
+
+    def no_links(mtype, *a, **kw):
+        if mtype == 26 and len(a) >= 4 and a[3] & (1 << 13):
+            raise KernelError("map_create", 22)
+        return real(mtype, *a, **kw)
+    monkeypatch.setattr(_sys, "map_create", no_links)
+    with pytest.raises(KernelError, match="need Linux 6.4"):
+        corebpf.load(bpf_prog("load_structops"))
+    with corebpf.load(bpf_prog("load_structops"), continue_on_error=True) as obj:
+        assert "need Linux 6.4" in str(obj.errors["corebpf_ld_link"])
+        assert "corebpf_ld_link" not in obj.maps
+        assert {"ld_init", "ld_ssthresh", "ld_undo", "ld_cong_avoid"} <= set(obj.programs)
+        assert len(obj.attach_all()) == 1

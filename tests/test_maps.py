@@ -721,3 +721,31 @@ def test_fast_ops_after_close_and_from_threads(no_fd_leak):
                  lambda: ops[3](1), lambda: ops[4](1)):
         with pytest.raises(MapError):
             call()
+
+
+def test_iteration_survives_ops_in_the_loop(no_fd_leak):
+    """items()/keys() continue from their own key even when the loop body uses the same
+    map (and so the same key/value buffers)."""
+    with Map.create(M.HASH, 4, 8, 64) as m:
+        for i in range(40):
+            m[i] = i
+        seen = []
+        for k, v in m.items():
+            n = struct.unpack("<I", k)[0]
+            assert v == u64(n)
+            seen.append(n)
+            assert m[(n + 7) % 40] == u64((n + 7) % 40)   # rewrites both buffers
+            assert 63 not in m
+        assert sorted(seen) == list(range(40))
+        keys = []
+        for k in m.keys():
+            keys.append(k)
+            m.get(999)
+        assert sorted(keys) == sorted(u32(i) for i in range(40))
+    with Map.create(M.ARRAY, 4, 8, 16) as a:   # updates keep an array's order
+        for k, v in a.items():
+            n = struct.unpack("<I", k)[0]
+            assert v == u64(0)
+            a[k] = n + 100
+            a[(n + 1) % 16] = 0 if n < 15 else a[(n + 1) % 16]
+        assert [a[i] for i in range(16)] == [u64(i + 100) for i in range(16)]

@@ -3,13 +3,18 @@
 The corpus (tests/corpus.py) comes from Debian packages: BCC's libbpf-tools (CO-RE tools,
 objects embedded in the binaries as skeletons, built against older kernel headers),
 cilium/ebpf's test objects, xdp-tools/libxdp; plus the repository's own programs compiled
-against Debian 6.1's vmlinux.h (``oldheaders-6.1/*``), so that relocations move. For every object, libbpf 1.1 loads it
-(tests/oracle_realworld/oracle.c: engineer F's oracle plus map dumps) and corebpf loads it
-in-process (each program on its own, continue_on_error); both are then read back from the
-kernel by the same C code. Every program libbpf loads must load with corebpf and the kernel
-must hold the same program (type, translated instructions with map ids normalized, line and
-func info, maps used); every map of the object must have the same definition (type,
-key/value size, max_entries, flags, map_extra, BTF key/value types).
+against Debian 6.1's vmlinux.h (``oldheaders-6.1/*``), so that relocations move, and a
+curated set of the kernel's own BPF selftests from Debian's linux-source-6.1, compiled
+against the same header (``selftests-6.1/*``).
+
+For every object, libbpf 1.1 loads it (tests/oracle_realworld/oracle.c: engineer F's oracle
+plus map dumps; all programs at once, else one at a time) and corebpf loads it in-process
+(every program, continue_on_error); both are read back from the kernel by the same C code.
+Every program libbpf loads must load with corebpf and the kernel must hold the same program
+(type, translated instructions with map ids normalized, line and func info, maps used);
+every map of the object must have the same definition (type, key/value size, max_entries,
+flags, map_extra, BTF key/value type names). Maps that tools size at run time (max_entries
+0, stack maps without a value size) get the same fixed size on both sides.
 
 Programs libbpf cannot load on this kernel (fentry refused by lockdown, missing attach
 targets ...) are recorded in tests/.build/realworld-summary.json but not compared.
@@ -39,6 +44,7 @@ def _corpus() -> tuple[dict[str, Path | str], str | None]:
     try:
         objs = corpus.objects()
         old = corpus.old_header_objects()
+        old.update(corpus.selftest_objects())
     except corpus.CorpusError as e:
         return {}, str(e)
     short: dict[str, Path | str] = {}
@@ -97,13 +103,19 @@ def map_key(d: dict) -> tuple:
 
 class _NewPins:
     """Maps pinned by name (LIBBPF_PIN_BY_NAME) land in /sys/fs/bpf for both loaders:
-    remove those created since the snapshot, so corebpf does not reuse libbpf's maps."""
+    remove those created since the snapshot, so corebpf does not reuse libbpf's maps. Only
+    names of the object's maps are touched (other tests may pin things meanwhile)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path) -> None:
         self.before = set(os.listdir(BPFFS))
+        try:
+            from corebpf.spec import ObjectSpec
+            self.names = {m.name for m in ObjectSpec.from_file(str(path)).maps.values()}
+        except Exception:  # noqa: BLE001 - an object corebpf cannot read pins nothing
+            self.names = set()
 
     def clean(self) -> None:
-        for n in set(os.listdir(BPFFS)) - self.before:
+        for n in (set(os.listdir(BPFFS)) - self.before) & self.names:
             p = BPFFS / n
             if not p.is_dir():
                 p.unlink()
@@ -114,12 +126,14 @@ FIXUP_ENTRIES = 64
 FIXUP_STACK_VALUE = 127 * 8
 PERF_EVENT_ARRAY, STACK_TRACE, STRUCT_OPS = 4, 7, 26
 BPF_F_LINK = 1 << 13
+# libbpf sizes perf event arrays itself; local storages must keep max_entries 0
+NO_FIXUP = {PERF_EVENT_ARRAY, 24, 28, 29, 32}  # SK/INODE/TASK/CGRP_STORAGE
 
 
 def fixups(spec) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name, m in spec.maps.items():
-        if m.max_entries == 0 and m.type != PERF_EVENT_ARRAY:
+        if m.max_entries == 0 and m.type not in NO_FIXUP:
             out.setdefault(name, {})["max_entries"] = FIXUP_ENTRIES
         if m.type == STACK_TRACE and m.value_size == 0:
             out.setdefault(name, {})["value_size"] = FIXUP_STACK_VALUE
@@ -182,7 +196,7 @@ def test_realworld_same_as_libbpf(key: str, rw_oracle: Path, tmp_path: Path) -> 
         pytest.skip(f"{key}: {path}")
     from corebpf import _sys
     _sys.mount_bpffs(str(BPFFS))
-    pins = _NewPins()
+    pins = _NewPins(path)
     try:
         ref, ref_maps = run_oracle(rw_oracle, "load", str(path))
     finally:

@@ -417,6 +417,8 @@ class MapOps:
     ``_lookup_f``/``_update_f``/``_lookup_and_delete_f`` pass the flags set with
     ``set_flags``; ``_delete``, ``_next_key`` (after ``key``) and ``_next_first`` fill
     ``next``. The methods without underscore raise typed errors and return False on ENOENT.
+    The partials call ``syscall`` without releasing the GIL (``_syscall_gil``): an element
+    op is about a microsecond in the kernel and never sleeps for long.
     """
 
     __slots__ = ("fd", "key_size", "value_size", "key", "value", "next", "attr", "_attrs",

@@ -8,9 +8,10 @@
 Keys and values are raw bytes by default. A map with BTF key/value types decodes them
 through ``corebpf.btf.codec.Codec`` (``key_codec``/``value_codec``); ``m.raw`` is always the
 bytes view of the same map. Per-CPU maps take and give a list with one value per possible
-CPU. Element operations go through ``_sys.MapOps`` (preallocated buffers, one syscall each),
-so one ``Map`` must not be used from several threads at once (open one per thread:
-``Map.from_id(m.id)``).
+CPU. Element operations go through ``_sys.MapOps`` (preallocated buffers, one syscall each);
+``m[k]``, ``m[k] = v``, ``del m[k]``, ``k in m`` and ``m.get`` are closures chosen once per
+map for its kind of key and value (``Map._bind_fast``). A ``Map`` may be shared by threads:
+each thread other than the creating one gets its own buffers.
 """
 from __future__ import annotations
 
@@ -103,7 +104,6 @@ _INT_FMT = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
 _MV_FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}   # memoryview.cast formats of those sizes
 _SINT_FMT = {1: "<b", 2: "<h", 4: "<i", 8: "<q"}
 _pack_into = struct.pack_into
-_StructError = struct.error
 _unpack_from = struct.unpack_from
 _get_errno = _sys._get_errno
 _ENOENT = 2
@@ -338,6 +338,24 @@ class Map:
                                f"{what}_size is {size}")
             mv[:] = b
 
+        if codec is not None:
+            enc = codec.encode
+
+            def typed(v: Any) -> None:
+                # a codec's bytes are its size (checked when the map was made): copy them
+                # straight in; anything odd (a hand-made codec) gets the full checks
+                try:
+                    b = enc(v)
+                except MapError:
+                    raise
+                except Exception as e:
+                    raise MapError(f"map {name!r}: cannot encode {what} {v!r}: {e}") from e
+                try:
+                    mv[:] = b
+                except (ValueError, TypeError):
+                    slow(v)   # names the problem (size, type)
+            if not fdvals:
+                return typed
         if codec is None and fmt is not None:
             pack = struct.Struct(fmt).pack_into
 
@@ -355,6 +373,10 @@ class Map:
     def _reader(self, buf: Any, size: int, codec: Any) -> Any:
         if codec is not None:
             dec = codec.decode
+            if len(buf) == size:
+                def read_exact() -> Any:
+                    return dec(buf.raw)
+                return read_exact
 
             def read() -> Any:
                 return dec(buf.raw[:size])
@@ -826,22 +848,25 @@ class Map:
 
     # -- iteration -----------------------------------------------------------------
 
-    def _raw_keys(self) -> Iterator[bytes]:
+    def _iter_state(self) -> "_State":
         if self.type in KEYLESS_TYPES or self.key_size == 0:
             raise MapError(f"map {self.name!r}: {map_type_name(self.type)} maps have no keys")
         if self._fd.closed:
             raise MapError(f"map {self.name!r} is closed")
-        st = self._st if _get_ident() == self._tid else self._thread_state()
-        ops = st.ops
+        return self._s()
+
+    def _raw_keys(self) -> Iterator[bytes]:
+        ops = self._iter_state().ops
         ks = self.key_size
-        first = True
-        while True:
-            if not ops.next_key(first):
-                return
-            k = ops.next.raw[:ks]
+        nxt = ops.next
+        exact = len(nxt) == ks
+        kmv = memoryview(ops.key).cast("B")[:ks]
+        more = ops.next_key(True)
+        while more:
+            k = nxt.raw if exact else nxt.raw[:ks]
             yield k
-            ops.key[:ks] = k  # continue from here
-            first = False
+            kmv[:] = k  # continue from here (the caller may have used the buffers)
+            more = ops.next_key(False)
 
     def keys(self) -> Iterator[Any]:
         """Iterate over the keys (BPF_MAP_GET_NEXT_KEY)."""
@@ -853,19 +878,25 @@ class Map:
 
     def items(self) -> Iterator[tuple[Any, Any]]:
         """Iterate over (key, value); entries deleted meanwhile are skipped."""
-        st = self._st if _get_ident() == self._tid else self._thread_state()
-        ops = st.ops
+        st = self._iter_state()
+        ops, rval = st.ops, st.rval
+        ks = self.key_size
         kdec = self.key_codec.decode if self.key_codec is not None else None
-        for k in self._raw_keys():
-            saved = ops.key.raw
-            ops.key[:self.key_size] = k
-            if ops._lookup() < 0:
-                if _get_errno() == _ENOENT:
-                    continue
-                raise self._err(BPF_MAP_LOOKUP_ELEM)
-            v = st.rval()
-            ops.key[:] = saved
-            yield (kdec(k) if kdec else k), v
+        nxt = ops.next
+        exact = len(nxt) == ks
+        kmv = memoryview(ops.key).cast("B")[:ks]
+        lookup, next_key = ops._lookup, ops.next_key
+        more = next_key(True)
+        while more:
+            k = nxt.raw if exact else nxt.raw[:ks]
+            kmv[:] = k   # look this key up, then continue from it
+            if lookup() < 0:
+                if _get_errno() != _ENOENT:
+                    raise self._err(BPF_MAP_LOOKUP_ELEM)
+            else:
+                yield (kdec(k) if kdec else k), rval()
+                kmv[:] = k   # the caller may have used the buffers meanwhile
+            more = next_key(False)
 
     def values(self) -> Iterator[Any]:
         for _, v in self.items():

@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Iterable
 
 from . import _sys
-from .errors import (Error, KernelError, MapError, ObjectError, PermissionDenied,
-                     VerifierError)
+from .errors import (Error, KernelError, MapError, NotSupported, ObjectError,
+                     PermissionDenied, VerifierError)
 from .programs import Program
 
 _PIN_BY_NAME = 1
@@ -485,6 +485,7 @@ class _Loader:
         # struct_ops map name -> (kernel struct id, value size, offset of "data", local type)
         self.struct_ops: dict[str, tuple[int, int, int, Any]] = {}
         self.struct_ops_targets: dict[str, int] = {}  # program name -> kernel struct id
+        self.struct_ops_member_idx: dict[str, int] = {}  # program -> kernel member index
         self._hidden: tuple[frozenset, frozenset] | None = None
         self.prog_targets: dict[str, tuple[Any, str | None]] = {}  # freplace & co
         self.kfuncs: dict[str, Any] | None = None   # kfunc extern -> (btf id, module fd)
@@ -656,9 +657,23 @@ class _Loader:
     def create_maps(self) -> None:
         spec, obj = self.spec, self.obj
         self.fix_mmapable()
+        refused = []
         for name, ms in spec.maps.items():
-            fd = self.create_map(ms)
+            try:
+                fd = self.create_map(ms)
+            except NotSupported as e:
+                # a struct_ops map of a kind this kernel lacks (BPF_F_LINK before 6.4):
+                # with continue_on_error it is left out and its programs still load (as
+                # with libbpf 1.1, which does not know .struct_ops.link at all)
+                if not (self.continue_on_error and ms.internal == "struct_ops"):
+                    raise
+                obj.errors[name] = e
+                refused.append(name)
+                self.struct_ops.pop(name, None)
+                continue
             obj._map_fds[name] = fd
+        for name in refused:
+            del spec.maps[name]
         # contents, freezing and map-in-map slots once every map exists
         for name, ms in spec.maps.items():
             fd = obj._map_fds[name]
@@ -810,14 +825,24 @@ class _Loader:
             raise ObjectError(f"struct_ops map {ms.name!r}: kernel type "
                               f"bpf_struct_ops_{tname} has no 'data' member", file=self.file)
         self.struct_ops[ms.name] = (kids[0], vt.size, data.bit_offset // 8, local)
-        for prog in ms.struct_ops_progs.values():
+        # the expected attach type of a struct_ops program is its member's index in the
+        # KERNEL struct, found by name (libbpf's bpf_map__init_kern_struct_ops): the spec's
+        # index is the object's own (an object built against other headers may order the
+        # members differently)
+        kmembers = [m.name for m in kbtf[kids[0]].members]
+        for member, prog in ms.struct_ops_progs.items():
             self.struct_ops_targets[prog] = kids[0]
+            try:
+                self.struct_ops_member_idx[prog] = kmembers.index(member)
+            except ValueError:
+                raise ObjectError(f"struct_ops map {ms.name!r}: the kernel's {tname} has no "
+                                  f"member {member!r}", file=self.file,
+                                  symbol=ms.name) from None
         try:
             return _sys.map_create(ms.type, 4, vt.size, 1, ms.flags, map_name=ms.kernel_name,
                                    btf_fd=self.btf_fd, btf_vmlinux_value_type_id=vids[0])
         except KernelError as e:
             if e.errno == 22 and ms.flags & (1 << 13):
-                from .errors import NotSupported
                 raise NotSupported(
                     f"struct_ops map {ms.name!r} (SEC(\".struct_ops.link\"))", e.errno,
                     hint="struct_ops maps registered through a link (BPF_F_LINK) need "
@@ -915,7 +940,7 @@ class _Loader:
             (attach_btf_id, attach_prog_fd), attach_obj_fd = prog_target, None
         else:
             attach_btf_id, attach_obj_fd = self.attach_target(entry)
-        eat = entry.expected_attach_type
+        eat = self.struct_ops_member_idx.get(entry.name, entry.expected_attach_type)
         license = entry.license or self.spec.license or ""
         from .linker import kernel_version
         kver = entry.kern_version or self.spec.kern_version or kernel_version()

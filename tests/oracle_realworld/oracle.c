@@ -232,7 +232,8 @@ static void dump_map(int fd, const char *label)
 }
 
 /* Sizes real-world tools set before load (from the CPU count, a command-line option):
- * maps left at max_entries 0 (but PERF_EVENT_ARRAY, which libbpf sizes) get FIXUP_ENTRIES,
+ * maps left at max_entries 0 (but PERF_EVENT_ARRAY, which libbpf sizes, and local storages,
+ * which must keep 0) get FIXUP_ENTRIES,
  * stack-trace maps without a value size get FIXUP_STACK_VALUE. test_realworld.py does the
  * same to corebpf's specs. */
 #define FIXUP_ENTRIES 64
@@ -241,8 +242,11 @@ static void fixup_maps(struct bpf_object *obj)
 {
 	struct bpf_map *map;
 	bpf_object__for_each_map(map, obj) {
-		if (bpf_map__max_entries(map) == 0 &&
-		    bpf_map__type(map) != BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+		enum bpf_map_type t = bpf_map__type(map);
+		/* local storages must keep 0; libbpf sizes perf event arrays itself */
+		if (bpf_map__max_entries(map) == 0 && t != BPF_MAP_TYPE_PERF_EVENT_ARRAY &&
+		    t != BPF_MAP_TYPE_SK_STORAGE && t != BPF_MAP_TYPE_INODE_STORAGE &&
+		    t != BPF_MAP_TYPE_TASK_STORAGE && t != 32 /* CGRP_STORAGE */)
 			bpf_map__set_max_entries(map, FIXUP_ENTRIES);
 		if (bpf_map__type(map) == BPF_MAP_TYPE_STACK_TRACE && bpf_map__value_size(map) == 0)
 			bpf_map__set_value_size(map, FIXUP_STACK_VALUE);
