@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import shutil
 import struct
-import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
+from bpftool_loaded import Loaded
 from corebpf import _sys
 from corebpf.errors import Error, EventBufferError, NotFound
 from corebpf.perfbuf import PerfBuffer
@@ -21,30 +19,6 @@ from corebpf.ringbuf import Poller, RingBuffer
 pytestmark = pytest.mark.kernel
 
 F_TEST_RUN_ON_CPU = 1
-
-
-class Loaded:
-    """An object loaded and pinned by bpftool (oracle loader until corebpf.load is ready),
-    maps and programs reopened through corebpf._sys."""
-
-    def __init__(self, obj, progs, maps):
-        if not _sys.is_bpffs("/sys/fs/bpf"):
-            _sys.mount_bpffs("/sys/fs/bpf")
-        bpftool = shutil.which("bpftool")
-        if not bpftool:
-            pytest.skip("bpftool not installed")
-        self.dir = tempfile.mkdtemp(prefix="corebpf-test-perf-", dir="/sys/fs/bpf")
-        try:
-            subprocess.run([bpftool, "prog", "loadall", str(obj), self.dir + "/p",
-                            "pinmaps", self.dir + "/m"], check=True, capture_output=True)
-            self.progs = {p: _sys.obj_get(f"{self.dir}/p/{p}") for p in progs}
-            self.maps = {m: _sys.obj_get(f"{self.dir}/m/{m}") for m in maps}
-        finally:
-            subprocess.run(["rm", "-rf", self.dir], check=False)
-
-    def close(self):
-        for fd in (*self.progs.values(), *self.maps.values()):
-            fd.close()
 
 
 @pytest.fixture(scope="module")

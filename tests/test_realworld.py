@@ -23,18 +23,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import BUILD, ROOT
+from oracle_build import build_oracle
 from test_differential import compare
 
 import corpus
 
 ORACLE_SRC = ROOT / "tests" / "oracle_realworld" / "oracle.c"
+SHARED_ORACLE_SRC = ROOT / "tests" / "oracle" / "oracle.c"
 SUMMARY = BUILD / "realworld-summary.json"
 BPFFS = Path("/sys/fs/bpf")
 
@@ -60,17 +61,9 @@ OBJECTS, CORPUS_ERROR = _corpus()
 
 @pytest.fixture(scope="session")
 def rw_oracle() -> Path:
-    """The libbpf oracle with map dumps, compiled once per source change."""
-    if not shutil.which("gcc") or not Path("/usr/include/bpf/libbpf.h").exists():
-        pytest.fail("needs gcc and libbpf-dev (scripts/setup-system.sh installs them)")
-    BUILD.mkdir(parents=True, exist_ok=True)
-    out = BUILD / "oracle-realworld"
-    if not out.exists() or out.stat().st_mtime < ORACLE_SRC.stat().st_mtime:
-        tmp = BUILD / "oracle-realworld.tmp"
-        subprocess.run(["gcc", "-O1", "-Wall", "-o", str(tmp), str(ORACLE_SRC), "-lbpf"],
-                       check=True)
-        tmp.replace(out)
-    return out
+    """The libbpf oracle with map dumps, compiled once per source change (of its own
+    source or of tests/oracle/oracle.c, which it may #include)."""
+    return build_oracle(ORACLE_SRC, "oracle-realworld", pytest.fail, [SHARED_ORACLE_SRC])
 
 
 def run_oracle(oracle: Path, *args: str) -> tuple[dict[str, dict], list[dict]]:

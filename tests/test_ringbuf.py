@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import shutil
 import struct
-import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
+from bpftool_loaded import Loaded
 from corebpf import _sys
 from corebpf.errors import Error, EventBufferError
 from corebpf.ringbuf import Poller, RingBuffer, UserRingBuffer
@@ -23,30 +21,6 @@ pytestmark = pytest.mark.kernel
 RING = 256 * 1024
 REC = 64
 STRIDE = 72          # 64-byte record + 8-byte header
-
-
-class Loaded:
-    """An object loaded and pinned by bpftool (the oracle loader until corebpf.load is
-    ready), its maps and programs reopened by path through corebpf._sys."""
-
-    def __init__(self, obj, progs, maps):
-        if not _sys.is_bpffs("/sys/fs/bpf"):
-            _sys.mount_bpffs("/sys/fs/bpf")
-        bpftool = shutil.which("bpftool")
-        if not bpftool:
-            pytest.skip("bpftool not installed")
-        self.dir = tempfile.mkdtemp(prefix="corebpf-test-buf-", dir="/sys/fs/bpf")
-        try:
-            subprocess.run([bpftool, "prog", "loadall", str(obj), self.dir + "/p",
-                            "pinmaps", self.dir + "/m"], check=True, capture_output=True)
-            self.progs = {p: _sys.obj_get(f"{self.dir}/p/{p}") for p in progs}
-            self.maps = {m: _sys.obj_get(f"{self.dir}/m/{m}") for m in maps}
-        finally:
-            subprocess.run(["rm", "-rf", self.dir], check=False)
-
-    def close(self):
-        for fd in (*self.progs.values(), *self.maps.values()):
-            fd.close()
 
 
 def bss_u64(fd, index: int) -> int:

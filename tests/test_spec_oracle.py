@@ -6,13 +6,13 @@ its programs and maps; every object in tests/progs must read the same in corebpf
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, PROGS, build_prog
+from conftest import PROGS, build_prog
+from oracle_build import build_oracle
 from corebpf import uapi as U
 from corebpf.errors import Error
 from corebpf.spec import ObjectSpec
@@ -28,16 +28,7 @@ NEWER_THAN_ORACLE = ("tcx/", "tc/ingress", "tc/egress", "netkit/", "kprobe.sessi
 
 @pytest.fixture(scope="session")
 def spec_oracle() -> Path:
-    if not shutil.which("gcc") or not Path("/usr/include/bpf/libbpf.h").exists():
-        pytest.skip("gcc or libbpf-dev missing: cannot build the libbpf oracle")
-    BUILD.mkdir(parents=True, exist_ok=True)
-    out = BUILD / "spec_oracle"
-    if not out.exists() or out.stat().st_mtime < ORACLE_SRC.stat().st_mtime:
-        tmp = out.with_suffix(".tmp")
-        subprocess.run(["gcc", "-O1", "-Wall", "-o", str(tmp), str(ORACLE_SRC), "-lbpf"],
-                       check=True)
-        tmp.replace(out)
-    return out
+    return build_oracle(ORACLE_SRC, "spec_oracle", pytest.skip)
 
 
 def _objects() -> list[str]:

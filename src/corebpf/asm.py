@@ -44,16 +44,11 @@ CLASS_NAMES = {LD: "ld", LDX: "ldx", ST: "st", STX: "stx", ALU: "alu", JMP: "jmp
                JMP32: "jmp32", ALU64: "alu64"}
 SIZE_BYTES = {W: 4, H: 2, B: 1, DW: 8}
 
-# ld_imm64 pseudo source registers
-PSEUDO_MAP_FD = 1
-PSEUDO_MAP_VALUE = 2
-PSEUDO_BTF_ID = 3
-PSEUDO_FUNC = 4
-PSEUDO_MAP_IDX = 5
-PSEUDO_MAP_IDX_VALUE = 6
-# call pseudo source registers
-PSEUDO_CALL = 1
-PSEUDO_KFUNC_CALL = 2
+# pseudo source registers of ld_imm64 (MAP_FD..MAP_IDX_VALUE) and of calls (CALL,
+# KFUNC_CALL): one definition, in uapi (a leaf of plain ints)
+from .uapi import (PSEUDO_BTF_ID, PSEUDO_CALL, PSEUDO_FUNC,  # noqa: E402,F401
+                   PSEUDO_KFUNC_CALL, PSEUDO_MAP_FD, PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE,
+                   PSEUDO_MAP_VALUE)
 
 LD_IMM64 = LD | IMM | DW  # 0x18
 R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 = range(11)
@@ -912,6 +907,17 @@ def _patterns() -> list:
     return _RE_CACHE
 
 
+def _alu_op(w: str, op: str, body: str) -> tuple[int, int, int]:
+    """(class, operation, off) of an ALU operator as printed: ``w`` registers are 32-bit,
+    ``s/=`` / ``s%=`` are the signed forms (off = 1)."""
+    off = 0
+    if op in ("s/=", "s%="):
+        op, off = op[1:], 1
+    if op not in _ALU_BY_STR:
+        raise AsmError(f"unknown ALU operator in {body!r}")
+    return (ALU if w == "w" else ALU64), _ALU_BY_STR[op], off
+
+
 def parse_insn(line: str) -> Instruction:
     """One instruction from the kernel/bpftool text form (``(b7) r0 = 0``; the ``(xx)``
     and ``N:`` prefixes are optional)."""
@@ -1026,26 +1032,16 @@ def _from_match(name: str, g: tuple, body: str) -> Instruction:
         return Instruction(LD | IND | _SZ_BY_NAME[g[0]], 0, int(g[1]), 0, int(g[2]))
     if name == "alux":
         w, d, op, sx, w2, s = g
-        cls = ALU if w == "w" else ALU64
-        off = 0
-        if op in ("s/=", "s%="):
-            op, off = op[1:], 1
-        if op not in _ALU_BY_STR:
-            raise AsmError(f"unknown ALU operator in {body!r}")
+        cls, code, off = _alu_op(w, op, body)
         if sx:
             if op != "=":
                 raise AsmError(f"sign extension only with '=' in {body!r}")
             off = int(sx[2:-1])
-        return Instruction(cls | _ALU_BY_STR[op] | X, int(d), int(s), off)
+        return Instruction(cls | code | X, int(d), int(s), off)
     if name == "aluk":
         w, d, op, k = g
-        cls = ALU if w == "w" else ALU64
-        off = 0
-        if op in ("s/=", "s%="):
-            op, off = op[1:], 1
-        if op not in _ALU_BY_STR:
-            raise AsmError(f"unknown ALU operator in {body!r}")
-        return Instruction(cls | _ALU_BY_STR[op] | K, int(d), 0, off, int(k))
+        cls, code, off = _alu_op(w, op, body)
+        return Instruction(cls | code | K, int(d), 0, off, int(k))
     raise AsmError(f"cannot parse instruction {body!r}")  # pragma: no cover
 
 

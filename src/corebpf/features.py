@@ -15,17 +15,10 @@ if TYPE_CHECKING:  # annotations only: typing costs ~3 ms of start-up
 
 from . import _sys
 from .errors import Error, KernelError, VerifierError
+from .uapi import MAP_TYPE_NAMES, PROG_TYPE_NAMES  # the shared tables (plain ints + names)
 
 # --------------------------------------------------------------------------- uapi tables
 
-PROG_TYPE_NAMES: dict[int, str] = dict(enumerate((
-    "unspec", "socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-    "perf_event", "cgroup_skb", "cgroup_sock", "lwt_in", "lwt_out", "lwt_xmit", "sock_ops",
-    "sk_skb", "cgroup_device", "sk_msg", "raw_tracepoint", "cgroup_sock_addr",
-    "lwt_seg6local", "lirc_mode2", "sk_reuseport", "flow_dissector", "cgroup_sysctl",
-    "raw_tracepoint_writable", "cgroup_sockopt", "tracing", "struct_ops", "ext", "lsm",
-    "sk_lookup", "syscall", "netfilter",
-)))
 PROG_TYPES: dict[str, int] = {v: k for k, v in PROG_TYPE_NAMES.items()}
 
 # enum bpf_func_id as of Linux 6.18 (index = helper id)
@@ -85,14 +78,7 @@ _ATTACH_LSM_MAC = 27
 _ATTACH_SK_LOOKUP = 36
 _ATTACH_NETFILTER = 45
 
-_MAP_TYPE_NAMES = (
-    "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash",
-    "percpu_array", "stack_trace", "cgroup_array", "lru_hash", "lru_percpu_hash", "lpm_trie",
-    "array_of_maps", "hash_of_maps", "devmap", "sockmap", "cpumap", "xskmap", "sockhash",
-    "cgroup_storage", "reuseport_sockarray", "percpu_cgroup_storage", "queue", "stack",
-    "sk_storage", "devmap_hash", "struct_ops", "ringbuf", "inode_storage", "task_storage",
-    "bloom_filter", "user_ringbuf", "cgrp_storage", "arena",
-)
+_MAP_TYPES: dict[str, int] = {v: k for k, v in MAP_TYPE_NAMES.items()}
 
 # --------------------------------------------------------------------------- instructions
 
@@ -389,9 +375,9 @@ def map_type_status(map_type: int | str) -> str:
     """"yes", "no" or "refused" (EPERM: known but not allowed for us)."""
     if isinstance(map_type, str):
         name = map_type.lower().removeprefix("bpf_map_type_")
-        if name not in _MAP_TYPE_NAMES:
+        t = _MAP_TYPES.get(name)
+        if t is None:
             raise _sys.ArgumentError(f"unknown map type {map_type!r}")
-        t = _MAP_TYPE_NAMES.index(name)
     else:
         t = map_type
 
@@ -588,8 +574,8 @@ def probe_all(helpers: bool | Iterable[int | str] = False) -> dict[str, Any]:
     out: dict[str, Any] = {"system": system_info()}
     out["prog_types"] = {PROG_TYPE_NAMES[t]: prog_type_status(t)
                          for t in range(1, len(PROG_TYPE_NAMES))}
-    out["map_types"] = {_MAP_TYPE_NAMES[t]: map_type_status(t)
-                        for t in range(1, len(_MAP_TYPE_NAMES))}
+    out["map_types"] = {MAP_TYPE_NAMES[t]: map_type_status(t)
+                        for t in range(1, len(MAP_TYPE_NAMES))}
     out["btf"] = btf_kinds()
     out["misc"] = {n: has_feature(n) for n in _MISC}
     if helpers:

@@ -432,12 +432,6 @@ def _strtoull(text: str) -> int | None:
     return (-v) & _U64_MASK if neg else v
 
 
-# platform.machine() -> the arch prefix of syscall wrappers (__x64_sys_bpf ...), as
-# libbpf's arch_specific_syscall_pfx
-_SYSCALL_PFX = {"x86_64": "x64", "i386": "ia32", "i686": "ia32", "aarch64": "arm64",
-                "arm64": "arm64", "s390x": "s390x", "s390": "s390", "riscv64": "riscv",
-                "ppc64le": "powerpc", "ppc64": "powerpc", "ppc": "powerpc",
-                "mips": "mips", "mips64": "mips", "loongarch64": "loongarch"}
 _SYSCALL_WRAPPER: int | None = None
 
 
@@ -463,48 +457,13 @@ def _has_syscall_wrapper() -> int:
 
 
 def _probe_syscall_wrapper() -> int:
-    import os
-    import platform
-    pfx = _SYSCALL_PFX.get(platform.machine())
-    if pfx is None:
-        arm = platform.machine().startswith("arm")
-        if not arm:
-            return 0
-        pfx = "arm"
-    name = f"__{pfx}_sys_bpf"
+    # features holds the probe (a kprobe perf event on __<arch>_sys_bpf, else a legacy
+    # tracefs kprobe), cached there too
     try:
-        with open("/sys/bus/event_source/devices/kprobe/type") as f:
-            pmu = int(f.read().strip())
-    except (OSError, ValueError):
-        pmu = -1
-    from . import _sys
-    if pmu >= 0:
-        import ctypes
-        buf = ctypes.create_string_buffer(name.encode())
-        try:
-            fd = _sys.perf_event_open(pmu, 0, config1=ctypes.addressof(buf), config2=0,
-                                      pid=os.getpid(), cpu=-1)
-        except (Error, OSError):
-            return 0
-        fd.close()
-        return 1
-    # legacy kprobes: add a probe through tracefs and remove it again
-    tracefs = _sys.tracefs_path()
-    if tracefs is None:
+        from .features import has_feature
+        return 1 if has_feature("syscall_wrapper") else 0
+    except Exception:
         return 0
-    event = f"corebpf_sysw_{os.getpid()}"
-    path = os.path.join(tracefs, "kprobe_events")
-    try:
-        with open(path, "a") as f:
-            f.write(f"p:kprobes/{event} {name}\n")
-    except OSError:
-        return 0
-    try:
-        with open(path, "a") as f:
-            f.write(f"-:kprobes/{event}\n")
-    except OSError:
-        pass
-    return 1
 
 
 def kconfig_contents(externs: Iterable[Any], size: int, file: str | None = None) -> bytearray:

@@ -29,17 +29,10 @@ from ._sys import (BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, FD,  # noqa: F40
                    BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM,
                    BPF_MAP_LOOKUP_AND_DELETE_ELEM)
 from .errors import Error, KernelError, MapError, NotFound
+from .uapi import MAP_TYPE_NAMES  # the one table of names, shared by everyone
 
 # --------------------------------------------------------------------------- map types
 
-MAP_TYPE_NAMES: dict[int, str] = dict(enumerate((
-    "unspec", "hash", "array", "prog_array", "perf_event_array", "percpu_hash",
-    "percpu_array", "stack_trace", "cgroup_array", "lru_hash", "lru_percpu_hash", "lpm_trie",
-    "array_of_maps", "hash_of_maps", "devmap", "sockmap", "cpumap", "xskmap", "sockhash",
-    "cgroup_storage", "reuseport_sockarray", "percpu_cgroup_storage", "queue", "stack",
-    "sk_storage", "devmap_hash", "struct_ops", "ringbuf", "inode_storage", "task_storage",
-    "bloom_filter", "user_ringbuf", "cgrp_storage", "arena",
-)))
 MAP_TYPES: dict[str, int] = {v: k for k, v in MAP_TYPE_NAMES.items()}
 
 (UNSPEC, HASH, ARRAY, PROG_ARRAY, PERF_EVENT_ARRAY, PERCPU_HASH, PERCPU_ARRAY, STACK_TRACE,

@@ -1298,11 +1298,14 @@ class _LazyCodec:
             c = self._codec = Codec(self.btf, self.type_id)
         return c
 
+    # the hot path (every typed map read/write): one frame once the codec exists
     def decode(self, buf: Any, *args: Any) -> Any:
-        return self._real().decode(buf, *args)
+        c = self._codec
+        return (c if c is not None else self._real()).decode(buf, *args)
 
     def encode(self, value: Any, *args: Any) -> Any:
-        return self._real().encode(value, *args)
+        c = self._codec
+        return (c if c is not None else self._real()).encode(value, *args)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real(), name)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from . import _sys
 from .errors import EventBufferError
-from .ringbuf import _decoder, _fence, _Reader, page_size, resolve_event_type
+from .ringbuf import _fence, _map_fd_info, _Reader, page_size
 
 MAP_TYPE_PERF_EVENT_ARRAY = 4
 PERF_RECORD_LOST = 2
@@ -83,13 +83,9 @@ class PerfBuffer(_Reader):
         self._closed = True
         self._epoll = None
         self._rings: list[_CpuRing] = []
-        try:
-            fd = _sys._fdnum(map)
-        except (TypeError, ValueError) as e:
-            raise EventBufferError(f"PerfBuffer: expected a map, got {map!r}") from e
-        info = _sys.map_info(fd)
-        if info["type"] != MAP_TYPE_PERF_EVENT_ARRAY:
-            raise EventBufferError(f"PerfBuffer: map fd {fd} is of type {info['type']}, not "
+        fd, mtype, max_entries = _map_fd_info(map, "PerfBuffer")
+        if mtype != MAP_TYPE_PERF_EVENT_ARRAY:
+            raise EventBufferError(f"PerfBuffer: map fd {fd} is of type {mtype}, not "
                                    "BPF_MAP_TYPE_PERF_EVENT_ARRAY (4)")
         if pages <= 0 or pages & (pages - 1):
             raise EventBufferError(f"PerfBuffer: pages must be a power of 2, not {pages}")
@@ -102,13 +98,8 @@ class PerfBuffer(_Reader):
             watermark = min(pg, size // 2)
         if not 0 < watermark < size:
             raise EventBufferError(f"PerfBuffer: watermark must be in 1..{size - 1} bytes")
-        self._map = map
+        self._setup(map, callback, batch, event_type, btf)
         self._map_fd = fd
-        self._callback = callback
-        self._batch = batch
-        self.event_type = event_type = resolve_event_type(event_type, btf)
-        self._decode = _decoder(event_type)
-        self._cb_wrapped = self._wrap(callback)
         self.lost_callback = lost_callback
         self.lost = 0
         self.flush_interval = flush_interval
@@ -117,7 +108,6 @@ class PerfBuffer(_Reader):
         self._size = size
         self._key = bytearray(4)
         self._val = bytearray(4)
-        max_entries = info["max_entries"]
         if cpus is None:
             cpus = [c for c in _sys.online_cpus() if c < max_entries]
         try:
@@ -160,22 +150,8 @@ class PerfBuffer(_Reader):
         self._epoll.poll(t)
         return True
 
-    async def _await_readable(self) -> None:
-        import asyncio
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        fd = self.fileno()
-
-        def ready() -> None:
-            if not fut.done():
-                fut.set_result(None)
-        loop.add_reader(fd, ready)
-        try:
-            await asyncio.wait_for(fut, self.flush_interval)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            loop.remove_reader(fd)
+    def _async_wait_limit(self) -> float | None:
+        return self.flush_interval
 
     def poll(self, timeout: float | None = None, limit: int | None = None) -> Any:
         """Wait up to ``timeout`` seconds (None: until something arrives) for records,

@@ -95,7 +95,8 @@ class TestRunResult:
 
     def __init__(self, retval: int, duration: int, data_out: bytes | None,
                  ctx_out: bytes | None) -> None:
-        self.retval, self.duration, self.data_out, self.ctx_out = retval, duration, data_out, ctx_out
+        self.retval, self.duration = retval, duration
+        self.data_out, self.ctx_out = data_out, ctx_out
 
     def __repr__(self) -> str:
         n = None if self.data_out is None else len(self.data_out)

@@ -79,6 +79,55 @@ def _map_fd_info(m: Any, what: str) -> tuple[int, int, int]:
     return fd, info["type"], info["max_entries"]
 
 
+def _map_ring(r: Any, fd: int, size: int, user: bool, events: int) -> None:
+    """Map a ring's consumer page and producer page + data (twice ``size``, so records
+    that wrap read contiguously) into ``r`` and register ``fd`` with a new epoll. For a
+    user ring (``user``) we are the producer: the consumer page is the read-only one.
+    On failure everything mapped so far is released again."""
+    pg = page_size()
+    r._pg = pg
+    kind = "user ringbuf" if user else "ringbuf"
+    try:
+        r._cons_mm = _sys.mmap_fd(fd, pg, writable=not user, what=f"mmap {kind} consumer")
+        r._prod_mm = _sys.mmap_fd(fd, pg + 2 * size, writable=user, offset=pg,
+                                  what=f"mmap {kind} producer/data")
+        r._epoll = _sys.epoll_create()
+        r._epoll.register(fd, events)
+    except BaseException:
+        _release_ring(r)
+        raise
+    r._cons = memoryview(r._cons_mm).cast("Q")   # [0] = consumer_pos
+    r._pview = memoryview(r._prod_mm)
+    r._prod = r._pview[:8].cast("Q")             # [0] = producer_pos
+    r._data = r._pview[pg:]                        # 2 * size bytes
+    r._hdr = r._data.cast("I")                     # headers by offset >> 2
+
+
+def _release_ring(r: Any) -> None:
+    """Drop the views and mappings :func:`_map_ring` made and close the epoll fd
+    (idempotent)."""
+    for name in ("_hdr", "_data", "_prod", "_pview", "_cons"):
+        v = r.__dict__.pop(name, None)
+        if v is not None:
+            try:
+                v.release()
+            except ValueError:
+                pass
+    for name in ("_cons_mm", "_prod_mm"):
+        mm = getattr(r, name, None)
+        setattr(r, name, None)
+        if mm is not None:
+            try:
+                mm.close()
+            except BufferError:
+                # a record view is still referenced somewhere: the mapping goes away
+                # when the last view does
+                pass
+    ep, r._epoll = r._epoll, None
+    if ep is not None:
+        ep.close()
+
+
 def resolve_event_type(event_type: Any, btf: Any) -> Any:
     """``event_type`` as given, or, when it is a type name (``"event"``, ``"struct
     event"``) or id and ``btf`` is given, a ``corebpf.btf.codec.Codec`` of that type."""
@@ -118,6 +167,17 @@ class _Reader:
     # subclasses implement _consume(cb, batch, limit) -> int and close()
     def _consume(self, cb: Callable[[Any], Any], batch: int, limit: int | None) -> int:
         raise NotImplementedError
+
+    def _setup(self, map: Any, callback: Callable[[Any], Any] | None, batch: int,
+               event_type: Any, btf: Any) -> None:
+        """The reading state of every reader: the map (kept alive while we read it), the
+        callback, and how records are decoded."""
+        self._map = map
+        self._callback = callback
+        self._batch = batch
+        self.event_type = event_type = resolve_event_type(event_type, btf)
+        self._decode = _decoder(event_type)
+        self._cb_wrapped = self._wrap(callback)
 
     def _wrap(self, cb: Callable[[Any], Any] | None) -> Any:
         """The user's callback, fed decoded records when there is an event_type."""
@@ -192,6 +252,11 @@ class _Reader:
             for ev in self.poll(None):
                 yield ev
 
+    # longest asyncio wait before looking again without a wakeup (None: until readable);
+    # PerfBuffer: its flush_interval, as the kernel does not wake us below the watermark
+    def _async_wait_limit(self) -> float | None:
+        return None
+
     async def _await_readable(self) -> None:
         import asyncio
         loop = asyncio.get_running_loop()
@@ -203,7 +268,14 @@ class _Reader:
                 fut.set_result(None)
         loop.add_reader(fd, ready)
         try:
-            await fut
+            limit = self._async_wait_limit()
+            if limit is None:
+                await fut
+            else:
+                try:
+                    await asyncio.wait_for(fut, limit)
+                except asyncio.TimeoutError:
+                    pass
         finally:
             loop.remove_reader(fd)
 
@@ -271,28 +343,8 @@ class RingBuffer(_Reader):
             raise EventBufferError("RingBuffer: batch must be >= 0")
         self.size = size
         self._mask = size - 1
-        self._map = map  # keeps a Map object alive while we read it
-        self._callback = callback
-        self._batch = batch
-        self.event_type = event_type = resolve_event_type(event_type, btf)
-        self._decode = _decoder(event_type)
-        self._cb_wrapped = self._wrap(callback)
-        pg = page_size()
-        self._pg = pg
-        try:
-            self._cons_mm = _sys.mmap_fd(fd, pg, writable=True, what="mmap ringbuf consumer")
-            self._prod_mm = _sys.mmap_fd(fd, pg + 2 * size, writable=False, offset=pg,
-                                         what="mmap ringbuf producer/data")
-            self._epoll = _sys.epoll_create()
-            self._epoll.register(fd, _EPOLLIN)
-        except BaseException:
-            self._release()
-            raise
-        self._cons = memoryview(self._cons_mm).cast("Q")   # [0] = consumer_pos
-        self._pview = memoryview(self._prod_mm)
-        self._prod = self._pview[:8].cast("Q")             # [0] = producer_pos
-        self._data = self._pview[pg:]                        # 2 * size bytes
-        self._hdr = self._data.cast("I")                     # headers by offset >> 2
+        self._setup(map, callback, batch, event_type, btf)
+        _map_ring(self, fd, size, False, _EPOLLIN)
         self._closed = False
 
     # -- positions
@@ -674,26 +726,7 @@ class RingBuffer(_Reader):
         self._release()
 
     def _release(self) -> None:
-        for name in ("_hdr", "_data", "_prod", "_pview", "_cons"):
-            v = self.__dict__.pop(name, None)
-            if v is not None:
-                try:
-                    v.release()
-                except ValueError:
-                    pass
-        for name in ("_cons_mm", "_prod_mm"):
-            mm = getattr(self, name, None)
-            setattr(self, name, None)
-            if mm is not None:
-                try:
-                    mm.close()
-                except BufferError:
-                    # a record view is still referenced somewhere: the mapping goes away
-                    # when the last view does
-                    pass
-        ep, self._epoll = self._epoll, None
-        if ep is not None:
-            ep.close()
+        _release_ring(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"size={self.size}"
@@ -875,24 +908,8 @@ class UserRingBuffer:
         self.size = size
         self._mask = size - 1
         self._map = map
-        pg = page_size()
-        self._pg = pg
-        try:
-            # the kernel is the consumer: its page is read-only for us
-            self._cons_mm = _sys.mmap_fd(fd, pg, writable=False,
-                                         what="mmap user ringbuf consumer")
-            self._prod_mm = _sys.mmap_fd(fd, pg + 2 * size, writable=True, offset=pg,
-                                         what="mmap user ringbuf producer/data")
-            self._epoll = _sys.epoll_create()
-            self._epoll.register(fd, _EPOLLOUT | _EPOLLET)
-        except BaseException:
-            self.close()
-            raise
-        self._cons = memoryview(self._cons_mm).cast("Q")
-        self._pview = memoryview(self._prod_mm)
-        self._prod = self._pview[:8].cast("Q")
-        self._data = self._pview[pg:]
-        self._hdr = self._data.cast("I")
+        # the kernel is the consumer: its page is read-only for us
+        _map_ring(self, fd, size, True, _EPOLLOUT | _EPOLLET)
         self._outstanding: dict[int, tuple] = {}   # id(view) -> (view, header offset)
         self._closed = False
 
@@ -984,24 +1001,7 @@ class UserRingBuffer:
                 hdr[off >> 2] = (hdr[off >> 2] & LEN_MASK) | DISCARD
             v.release()
         self.__dict__.pop("_outstanding", None)
-        for name in ("_hdr", "_data", "_prod", "_pview", "_cons"):
-            v = self.__dict__.pop(name, None)
-            if v is not None:
-                try:
-                    v.release()
-                except ValueError:
-                    pass
-        for name in ("_cons_mm", "_prod_mm"):
-            mm = getattr(self, name, None)
-            setattr(self, name, None)
-            if mm is not None:
-                try:
-                    mm.close()
-                except BufferError:
-                    pass
-        ep, self._epoll = self._epoll, None
-        if ep is not None:
-            ep.close()
+        _release_ring(self)
 
     def __enter__(self) -> "UserRingBuffer":
         return self

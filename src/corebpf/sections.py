@@ -25,6 +25,11 @@ SEC_XDP_FRAGS = 16          # BPF_F_XDP_HAS_FRAGS
 SEC_USDT = 32               # USDT probe (uprobe + spec lookup)
 
 
+def _flag(bit: int) -> property:
+    """A read-only bool property: is ``bit`` set in ``flags``."""
+    return property(lambda self: bool(self.flags & bit))
+
+
 class SectionDef:
     """One convention: ``pattern``, ``prog_type``, ``attach_type`` (None = unset),
     ``flags`` (SEC_*), ``auto_attach`` (attach kind string, None if not auto-attachable)."""
@@ -62,29 +67,12 @@ class SectionDef:
             return section[len(self.prefix):]
         return ""
 
-    @property
-    def sleepable(self) -> bool:
-        return bool(self.flags & SEC_SLEEPABLE)
-
-    @property
-    def attach_btf(self) -> bool:
-        return bool(self.flags & SEC_ATTACH_BTF)
-
-    @property
-    def attach_optional(self) -> bool:
-        return bool(self.flags & SEC_EXP_ATTACH_OPT)
-
-    @property
-    def attachable(self) -> bool:
-        return bool(self.flags & SEC_ATTACHABLE)
-
-    @property
-    def xdp_frags(self) -> bool:
-        return bool(self.flags & SEC_XDP_FRAGS)
-
-    @property
-    def usdt(self) -> bool:
-        return bool(self.flags & SEC_USDT)
+    sleepable = _flag(SEC_SLEEPABLE)
+    attach_btf = _flag(SEC_ATTACH_BTF)
+    attach_optional = _flag(SEC_EXP_ATTACH_OPT)
+    attachable = _flag(SEC_ATTACHABLE)
+    xdp_frags = _flag(SEC_XDP_FRAGS)
+    usdt = _flag(SEC_USDT)
 
     def prog_flags(self) -> int:
         """prog_flags libbpf passes to BPF_PROG_LOAD for this convention."""

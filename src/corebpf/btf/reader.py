@@ -18,7 +18,7 @@ import _thread
 from array import array
 from bisect import bisect_left
 from itertools import accumulate, repeat
-from operator import getitem, itemgetter
+from operator import getitem
 
 TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
 if TYPE_CHECKING:  # pragma: no cover

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from ..errors import AttachError, KernelError
 from . import _kernel as K
 from .base import HookUnavailable, Link, fdnum
-from .perf_event import attach_perf_fd
+from .perf_event import attach_perf_fd, attach_tracefs_probe
 
 BPF_TRACE_KPROBE_MULTI = 42
 BPF_F_KPROBE_MULTI_RETURN = 1
@@ -73,31 +73,10 @@ def attach_kprobe(program: Any, func: str, offset: int = 0, *, retprobe: bool = 
 def _attach_legacy(program: Any, func: str, offset: int, retprobe: bool,
                    cookie: int) -> Link:
     hook = "kretprobe" if retprobe else "kprobe"
-    root = K.tracefs()
     ev = (f"corebpf_{os.getpid()}_{next(_seq)}_"
           f"{''.join(c if c.isalnum() else '_' for c in func)[:32]}_{offset}")
-    spec = f"{'r' if retprobe else 'p'}:kprobes/{ev} {func}" + (f"+{offset}" if offset else "")
-    try:
-        K.tracefs_append(f"{root}/kprobe_events", spec)
-        with open(f"{root}/events/kprobes/{ev}/id") as f:
-            tid = int(f.read())
-    except OSError as e:
-        raise AttachError(f"cannot create kprobe event: {e}", hook=hook, target=func,
-                          cause=e) from e
-
-    def remove() -> None:
-        try:
-            K.tracefs_append(f"{root}/kprobe_events", f"-:kprobes/{ev}")
-        except OSError:
-            pass
-    try:
-        pfd = K.perf_event_open(2, tid, sample_period=1, wakeup_events=1)
-        link = attach_perf_fd(program, pfd, hook, func, cookie)
-    except BaseException:
-        remove()
-        raise
-    link._after = remove  # the event can go once no perf event uses it
-    return link
+    probe = func + (f"+{offset}" if offset else "")
+    return attach_tracefs_probe(program, "kprobe", ev, probe, retprobe, hook, func, cookie)
 
 
 def attach_kretprobe(program: Any, func: str, offset: int = 0, *, cookie: int = 0) -> Link:

@@ -69,6 +69,39 @@ def attach_perf_fd(program: Any, pfd: int, hook: str, target: Any, cookie: int =
     return Link(lfd, program, hook, target, owned=pfd_owned[1:])
 
 
+def attach_tracefs_probe(program: Any, kind: str, ev: str, probe: str, retprobe: bool,
+                         hook: str, target: Any, cookie: int = 0,
+                         pid: int | None = None) -> Link:
+    """Attach through a legacy tracefs probe event (kernels without the ``kind`` PMU):
+    create the event ``ev`` (``kind`` = ``kprobe``/``uprobe``, ``probe`` = what follows
+    the event name in ``<kind>_events``), open its tracepoint as a perf event and attach.
+    The event is removed again on failure and when the link closes."""
+    root = K.tracefs()
+    spec = f"{'r' if retprobe else 'p'}:{kind}s/{ev} {probe}"
+    try:
+        K.tracefs_append(f"{root}/{kind}_events", spec)
+        with open(f"{root}/events/{kind}s/{ev}/id") as f:
+            tid = int(f.read())
+    except OSError as e:
+        raise AttachError(f"cannot create {kind} event: {e}", hook=hook, target=target,
+                          cause=e) from e
+
+    def remove() -> None:
+        try:
+            K.tracefs_append(f"{root}/{kind}_events", f"-:{kind}s/{ev}")
+        except OSError:
+            pass
+    try:
+        pfd = K.perf_event_open(2, tid, pid=-1 if pid is None else pid,
+                                cpu=0 if pid is None else -1, sample_period=1, wakeup_events=1)
+        link = attach_perf_fd(program, pfd, hook, target, cookie)
+    except BaseException:
+        remove()
+        raise
+    link._after = remove  # the event can go once no perf event uses it
+    return link
+
+
 class PerfEventLinks(Link):
     """Several per-CPU attachments acting as one link (``links`` holds them)."""
 

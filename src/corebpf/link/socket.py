@@ -47,47 +47,40 @@ def _own_socket(sock: Any, hook: str) -> Any:
                           cause=e) from None
 
 
-def attach_socket_filter(program: Any, sock: Any) -> Link:
-    """Attach a ``socket`` (SOCKET_FILTER) program to ``sock`` (a socket or fd) with
-    SO_ATTACH_BPF. Closing the Link detaches it (SO_DETACH_BPF) if the socket is open."""
-    s = _own_socket(sock, "socket")
+def _attach_sockopt(program: Any, sock: Any, hook: str, opt: int, opt_name: str,
+                    detach_opt: int) -> Link:
+    """Attach with setsockopt(SOL_SOCKET, ``opt``, prog fd); the Link's close undoes it with
+    ``detach_opt`` while the socket (our own dup) is open, then closes that dup."""
+    s = _own_socket(sock, hook)
     sfd = _sockfd(sock)
     try:
-        s.setsockopt(_socket.SOL_SOCKET, SO_ATTACH_BPF, fdnum(program))
+        s.setsockopt(_socket.SOL_SOCKET, opt, fdnum(program))
     except OSError as e:
         s.close()
-        err = K.kernel_error("setsockopt(SO_ATTACH_BPF)", e.errno or 22)
-        raise AttachError(str(err), hook="socket", target=str(sfd), cause=err) from None
+        err = K.kernel_error(f"setsockopt({opt_name})", e.errno or 22)
+        raise AttachError(str(err), hook=hook, target=str(sfd), cause=err) from None
 
     def undo() -> None:
         try:
-            s.setsockopt(_socket.SOL_SOCKET, SO_DETACH_BPF, 0)
+            s.setsockopt(_socket.SOL_SOCKET, detach_opt, 0)
         except OSError:
             pass  # already detached / replaced
         finally:
             s.close()
-    return Link(None, program, "socket", sfd, undo=undo)
+    return Link(None, program, hook, sfd, undo=undo)
+
+
+def attach_socket_filter(program: Any, sock: Any) -> Link:
+    """Attach a ``socket`` (SOCKET_FILTER) program to ``sock`` (a socket or fd) with
+    SO_ATTACH_BPF. Closing the Link detaches it (SO_DETACH_BPF) if the socket is open."""
+    return _attach_sockopt(program, sock, "socket", SO_ATTACH_BPF, "SO_ATTACH_BPF",
+                           SO_DETACH_BPF)
 
 
 def attach_reuseport(program: Any, sock: Any) -> Link:
     """Attach an ``sk_reuseport`` program to the SO_REUSEPORT group of ``sock``."""
-    s = _own_socket(sock, "sk_reuseport")
-    sfd = _sockfd(sock)
-    try:
-        s.setsockopt(_socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, fdnum(program))
-    except OSError as e:
-        s.close()
-        err = K.kernel_error("setsockopt(SO_ATTACH_REUSEPORT_EBPF)", e.errno or 22)
-        raise AttachError(str(err), hook="sk_reuseport", target=str(sfd), cause=err) from None
-
-    def undo() -> None:
-        try:
-            s.setsockopt(_socket.SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, 0)
-        except OSError:
-            pass
-        finally:
-            s.close()
-    return Link(None, program, "sk_reuseport", sfd, undo=undo)
+    return _attach_sockopt(program, sock, "sk_reuseport", SO_ATTACH_REUSEPORT_EBPF,
+                           "SO_ATTACH_REUSEPORT_EBPF", SO_DETACH_REUSEPORT_BPF)
 
 
 def sockmap_attach_type(program: Any, kind: str | int | None = None) -> int:

@@ -16,7 +16,7 @@ from ..errors import AttachError, KernelError
 from . import _kernel as K
 from ._elf import ElfFile
 from .base import Link, fdnum
-from .perf_event import attach_perf_fd
+from .perf_event import attach_perf_fd, attach_tracefs_probe
 
 BPF_TRACE_UPROBE_MULTI = 48
 BPF_F_UPROBE_MULTI_RETURN = 1
@@ -152,31 +152,9 @@ def attach_uprobe(program: Any, binary: str, func: str | None = None, *, offset:
 
 def _attach_legacy(program: Any, path: str, off: int, retprobe: bool, pid: int | None,
                    cookie: int, hook: str, target: str) -> Link:
-    root = K.tracefs()
     ev = f"corebpf_{os.getpid()}_{next(_seq)}_{'r' if retprobe else 'p'}_{off:x}"
-    spec = f"{'r' if retprobe else 'p'}:uprobes/{ev} {path}:{off:#x}"
-    try:
-        K.tracefs_append(f"{root}/uprobe_events", spec)
-        with open(f"{root}/events/uprobes/{ev}/id") as f:
-            tid = int(f.read())
-    except OSError as e:
-        raise AttachError(f"cannot create uprobe event: {e}", hook=hook, target=target,
-                          cause=e) from e
-
-    def remove() -> None:
-        try:
-            K.tracefs_append(f"{root}/uprobe_events", f"-:uprobes/{ev}")
-        except OSError:
-            pass
-    try:
-        pfd = K.perf_event_open(2, tid, pid=-1 if pid is None else pid,
-                                cpu=0 if pid is None else -1, sample_period=1, wakeup_events=1)
-        link = attach_perf_fd(program, pfd, hook, target, cookie)
-    except BaseException:
-        remove()
-        raise
-    link._after = remove  # the event can go once no perf event uses it
-    return link
+    return attach_tracefs_probe(program, "uprobe", ev, f"{path}:{off:#x}", retprobe, hook,
+                                target, cookie, pid)
 
 
 def attach_uretprobe(program: Any, binary: str, func: str | None = None, **kw: Any) -> Link:
