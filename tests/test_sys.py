@@ -454,3 +454,19 @@ def test_test_run_ctx_and_cpu(no_fd_leak):
     with _sys.prog_load(6, insn(0xB7, imm=2) + insn(0x95), prog_name="xdppass") as x:
         r = _sys.prog_test_run(x, b"\xaa" * 64, repeat=10)
         assert r.retval == 2 and r.data == b"\xaa" * 64 and r.duration >= 0
+
+
+@pytest.mark.kernel
+def test_pin_unpin(no_fd_leak, tmp_path):
+    _sys.mount_bpffs()
+    path = f"/sys/fs/bpf/corebpf_test_unpin_{os.getpid()}"
+    with _sys.map_create(1, 4, 8, 4) as m:
+        _sys.obj_pin(m, path)
+        try:
+            assert os.path.exists(path)
+        finally:
+            assert _sys.unpin(path) is True
+        assert not os.path.exists(path) and _sys.unpin(path) is False
+    with pytest.raises(KernelError) as ei:   # a directory: unlink refuses, typed
+        _sys.unpin(str(tmp_path))
+    assert "unpin" in str(ei.value) and str(tmp_path) in str(ei.value)

@@ -40,7 +40,7 @@ __all__ = [
     "map_create", "map_lookup_elem", "map_update_elem", "map_delete_elem", "map_get_next_key",
     "map_lookup_and_delete_elem", "map_freeze", "map_lookup_batch", "map_update_batch",
     "map_delete_batch", "map_lookup_and_delete_batch", "prog_load", "prog_load_with_log",
-    "btf_load", "obj_pin", "obj_get", "prog_get_next_id", "map_get_next_id",
+    "btf_load", "obj_pin", "obj_get", "unpin", "prog_get_next_id", "map_get_next_id",
     "link_get_next_id", "btf_get_next_id", "prog_get_fd_by_id", "map_get_fd_by_id",
     "link_get_fd_by_id", "btf_get_fd_by_id", "obj_get_info_by_fd", "prog_info", "map_info",
     "link_info", "btf_info", "prog_attach", "prog_detach", "prog_query", "link_create",
@@ -803,6 +803,19 @@ def obj_pin(fd: Any, path: str | bytes, file_flags: int = 0, path_fd: Any = None
         elif err == _errno.EEXIST:
             hint = "something is already pinned there"
         raise error_from_errno("obj_pin", err, f"path {os.fsdecode(path)!r}", hint)
+
+
+def unpin(path: str | bytes) -> bool:
+    """Remove a pin (unlink on bpffs); False if nothing was pinned there. Other failures
+    raise a typed error naming the path."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise error_from_errno("unpin", e.errno or _errno.EIO,
+                               f"path {os.fsdecode(path)!r}") from None
+    return True
 
 
 def obj_get(path: str | bytes, file_flags: int = 0, path_fd: Any = None,

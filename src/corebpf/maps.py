@@ -605,12 +605,7 @@ class Map:
         p = path or self.pinned
         if not p:
             raise MapError(f"map {self.name!r} is not pinned")
-        try:
-            os.unlink(p)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            raise _sys.error_from_errno("unpin", e.errno or 1, f"path {p!r}") from None
+        _sys.unpin(p)
         if p == self.pinned:
             self.pinned = None
 

@@ -118,43 +118,32 @@ class Object:
     # -- use ----------------------------------------------------------------------------
     def attach_all(self) -> list[Any]:
         """Attach every program whose section names its hook (tp/, raw_tp/, tp_btf/,
-        uprobe with a target, xdp needs an interface so it is skipped, ...). Links are kept
-        in ``links`` and detached by ``close()``. Returns the new links."""
-        new = []
-        for name, prog in self.programs.items():
-            if not _auto_attach(prog.spec):
-                continue
-            try:
+        uprobe with a target, xdp needs an interface so it is skipped, ...) and register
+        every struct_ops map. Links are kept in ``links`` and detached by ``close()``.
+        Returns the new links; if one attach fails, those made so far are undone."""
+        new: list[Any] = []
+        try:
+            for name, prog in self.programs.items():
+                if not _auto_attach(prog.spec):
+                    continue
                 link = prog.attach()
-            except Exception:
-                for ln in new:
-                    try:
-                        ln.close()
-                    except Exception:
-                        pass
-                    self.links.remove(ln)
-                raise
-            if link is not None:
-                self.links.append(link)
-                new.append(link)
-        # struct_ops maps: registered here, as libbpf's skeleton attach does (through a
-        # link for BPF_F_LINK maps, by the value update for the others)
-        for name, ms in self.spec.maps.items():
-            if getattr(ms, "internal", None) != "struct_ops":
-                continue
-            if name not in self._struct_ops_filled:
-                continue
-            try:
-                link = self.attach_struct_ops(name)
-            except Exception:
-                for ln in new:
-                    try:
-                        ln.close()
-                    except Exception:
-                        pass
-                    self.links.remove(ln)
-                raise
-            new.append(link)
+                if link is not None:
+                    self.links.append(link)
+                    new.append(link)
+            # struct_ops maps: registered here, as libbpf's skeleton attach does (through
+            # a link for BPF_F_LINK maps, by the value update for the others)
+            for name, ms in self.spec.maps.items():
+                if getattr(ms, "internal", None) == "struct_ops" and \
+                        name in self._struct_ops_filled:
+                    new.append(self.attach_struct_ops(name))
+        except Exception:
+            for ln in new:
+                try:
+                    ln.close()
+                except Exception:
+                    pass
+                self.links.remove(ln)
+            raise
         return new
 
     def attach_struct_ops(self, name: str) -> Any:

@@ -28,6 +28,19 @@
 
 static int verbose;
 
+/* Hooks for tests/oracle_realworld/oracle.c, which #includes this file and defines them
+ * first: after an object is opened, after it loaded (pin_dir NULL unless "pin"), and extra
+ * commands in main(). No-ops here. */
+#ifndef ORACLE_AFTER_OPEN
+#define ORACLE_AFTER_OPEN(obj) ((void)0)
+#endif
+#ifndef ORACLE_AFTER_LOAD
+#define ORACLE_AFTER_LOAD(obj, pin_dir) ((void)0)
+#endif
+#ifndef ORACLE_COMMANDS
+#define ORACLE_COMMANDS(cmd, argc, argv)
+#endif
+
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	if (!verbose && level != LIBBPF_WARN)
@@ -191,6 +204,7 @@ static int load_obj(const char *path, const char *only, const char *pin_dir)
 		dump_error(only ? only : path, "open", errno ? errno : EINVAL);
 		return 1;
 	}
+	ORACLE_AFTER_OPEN(obj);
 	if (only) {
 		int found = 0;
 		bpf_object__for_each_program(prog, obj) {
@@ -210,6 +224,7 @@ static int load_obj(const char *path, const char *only, const char *pin_dir)
 		bpf_object__close(obj);
 		return 1;
 	}
+	ORACLE_AFTER_LOAD(obj, pin_dir);
 	bpf_object__for_each_program(prog, obj) {
 		if (!bpf_program__autoload(prog))
 			continue;
@@ -235,6 +250,7 @@ static int load_obj_quiet_ok(const char *path)
 
 	if (!obj || libbpf_get_error(obj))
 		return 0;
+	ORACLE_AFTER_OPEN(obj);
 	bpf_object__for_each_program(prog, obj) n += bpf_program__autoload(prog);
 	err = bpf_object__load(obj);
 	bpf_object__close(obj);
@@ -301,6 +317,7 @@ int main(int argc, char **argv)
 		return load_obj(argv[2], NULL, NULL);
 	if (!strcmp(cmd, "pin") && argc == 4)
 		return load_obj(argv[2], NULL, argv[3]);
+	ORACLE_COMMANDS(cmd, argc, argv);
 	if (!strcmp(cmd, "pinned")) {
 		int rc = 0;
 		for (int i = 2; i < argc; i++) {

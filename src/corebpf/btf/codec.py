@@ -241,14 +241,18 @@ class _Compiler:
             out.append((nm, m, bit))
         return out
 
-    def dec(self, tid: int, off: int, depth: int, bitfield: tuple[int, int] | None = None) -> str:
-        """Source of an expression decoding type ``tid`` at byte ``off`` (from ``off0``)."""
+    def enter(self, tid: int, depth: int) -> tuple[int, T.Type]:
+        """Count one step into ``tid`` (budget, depth) and resolve it: (id, type)."""
         self.spend(tid)
         if depth > _MAX_DEPTH:
             raise BTFError(f"type {self.btf.type_name(tid)} nests too deep (loop?)")
+        tid = self.btf.skip_mods(tid)
+        return tid, self.btf[tid]
+
+    def dec(self, tid: int, off: int, depth: int, bitfield: tuple[int, int] | None = None) -> str:
+        """Source of an expression decoding type ``tid`` at byte ``off`` (from ``off0``)."""
+        tid, t = self.enter(tid, depth)
         btf = self.btf
-        tid = btf.skip_mods(tid)
-        t = btf[tid]
         k = t.kind
         if bitfield is not None:
             bit_off, bits = bitfield  # absolute bit offset, width
@@ -412,12 +416,8 @@ class _Compiler:
     def enc(self, tid: int, src: str, off: str, depth: int, path: str,
             bitfield: tuple[int, int] | None = None, ind: str = "    ") -> list[str]:
         """Lines writing value ``src`` of type ``tid`` into ``buf`` at ``off`` (an expr)."""
-        self.spend(tid)
-        if depth > _MAX_DEPTH:
-            raise BTFError(f"type {self.btf.type_name(tid)} nests too deep (loop?)")
+        tid, t = self.enter(tid, depth)
         btf = self.btf
-        tid = btf.skip_mods(tid)
-        t = btf[tid]
         k = t.kind
         P = self.name
         if bitfield is not None:
