@@ -322,16 +322,10 @@ class Program:
 
     def unpin(self, path: str | None = None) -> None:
         """Remove the pin (``path`` or where we pinned it)."""
-        import os
         p = path or self.pinned
         if not p:
             raise Error(f"program {self.name!r} is not pinned")
-        try:
-            os.unlink(p)
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            raise Error(f"unpin {p!r}: {e.strerror}") from None
+        _sys.unpin(p)  # nothing there is fine; other failures name the path
         if p == self.pinned:
             self.pinned = None
 

@@ -614,7 +614,7 @@ class _Target:
 
     def __init__(self, btf: Any, label: str, first_id: int) -> None:
         self.btf, self.label, self.first_id = btf, label, first_id
-        self._strs: bytes | None = None
+        self._strs: tuple[Any, int, int] | None = None  # (buffer, start, end) of the strings
         self._calls = 0
         self._table: dict[str, list[str]] | None = None
 
