@@ -138,6 +138,8 @@ class ELFFile:
     @classmethod
     def open(cls, path: str | os.PathLike) -> "ELFFile":
         path = os.fspath(path)
+        if "\0" in (path if isinstance(path, str) else path.decode("latin-1")):
+            raise ObjectError("path contains a NUL byte", file=repr(path))
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size

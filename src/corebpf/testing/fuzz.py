@@ -178,7 +178,13 @@ def run(cases: int, seed: int, targets: list[str], root: Path, time_limit: float
     counts: dict[str, int] = {}
     t0 = time.monotonic()
     try:
-        for i in range(cases):
+        have = {"elf": blobs, "btf": btfs, "ext": exts, "codec": codec_types, "cli": [1]}
+        targets = [t for t in targets if have.get(t)]
+        if not targets:
+            raise SystemExit("fuzz: no target has seed data")
+        i = -1
+        while sum(counts.values()) < cases:
+            i += 1
             target = targets[i % len(targets)]
             fn: Callable
             what: str
@@ -224,7 +230,7 @@ def run(cases: int, seed: int, targets: list[str], root: Path, time_limit: float
                                 + "".join(tb))
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-            if verbose and i and i % 5000 == 0:
+            if verbose and counts[target] % 2000 == 0 and target == targets[0]:
                 print(f"fuzz: {i} cases, {len(findings)} findings, "
                       f"{time.monotonic() - t0:.0f}s", file=sys.stderr)
     finally:
