@@ -6,7 +6,9 @@ ints that ``Link`` owns (a Link closes its fds itself, in a fixed order).
 from __future__ import annotations
 
 import os
-from typing import Any
+TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from .. import _sys
 from ..errors import KernelError

@@ -1,7 +1,9 @@
 """Raw tracepoints (``raw_tp/NAME``, ``raw_tracepoint.w/NAME``): BPF_RAW_TRACEPOINT_OPEN."""
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from ..errors import AttachError, KernelError
 from . import _kernel as K
