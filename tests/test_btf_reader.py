@@ -269,6 +269,11 @@ def test_from_file_raw_and_errors(tmp_path):
                    input=b"int x;\n", check=True)
     with pytest.raises(BTFError, match="no .BTF"):
         BTF.from_file(elf)
+    for bad in ("a\0b", b"a\0b"):
+        with pytest.raises(BTFError, match="NUL byte"):
+            BTF.from_file(bad)
+    with pytest.raises(BTFError, match="NUL byte"):
+        BTF.kernel_module("x\0y")
 
 
 @pytest.mark.kernel

@@ -470,3 +470,17 @@ def test_pin_unpin(no_fd_leak, tmp_path):
     with pytest.raises(KernelError) as ei:   # a directory: unlink refuses, typed
         _sys.unpin(str(tmp_path))
     assert "unpin" in str(ei.value) and str(tmp_path) in str(ei.value)
+
+
+def test_paths_with_nul_are_refused(no_fd_leak):
+    """A NUL inside a path would end the C string early and name another file."""
+    bad = "/sys/fs/bpf/corebpf_a\0b"
+    for call in (lambda: _sys.obj_get(bad), lambda: _sys.obj_pin(0, bad),
+                 lambda: _sys.unpin(bad), lambda: _sys.is_bpffs(bad),
+                 lambda: _sys.mount_bpffs(bad), lambda: _sys.obj_get(bad.encode()),
+                 lambda: _sys.raw_tracepoint_open(0, "sched_switch\0x")):
+        with pytest.raises(_sys.ArgumentError) as ei:
+            call()
+        assert "NUL" in str(ei.value)
+    with pytest.raises(_sys.ArgumentError):
+        _sys.obj_get(None)

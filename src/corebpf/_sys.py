@@ -329,6 +329,18 @@ def _name16(name: str | bytes | None) -> bytes:
     return out[:15]
 
 
+def _cpath(path: str | bytes | os.PathLike, what: str) -> bytes:
+    """``path`` as the bytes the kernel gets. An embedded NUL would end the C string early
+    and name another file (pin or open the wrong object): refused."""
+    try:
+        b = os.fsencode(path)
+    except TypeError:
+        raise ArgumentError(f"{what}: expected a path, got {type(path).__name__}") from None
+    if b"\0" in b:
+        raise ArgumentError(f"{what}: path {os.fsdecode(b)!r} contains a NUL byte")
+    return b
+
+
 def _attr(size: int) -> ctypes.Array:
     return ctypes.create_string_buffer(size)
 
@@ -792,7 +804,7 @@ def btf_load(data: Any, *, log_level: int = 0, log_size: int = 0, btf_flags: int
 
 def obj_pin(fd: Any, path: str | bytes, file_flags: int = 0, path_fd: Any = None) -> None:
     """BPF_OBJ_PIN ``fd`` at ``path`` (on a bpffs)."""
-    p = ctypes.create_string_buffer(os.fsencode(path))
+    p = ctypes.create_string_buffer(_cpath(path, "obj_pin"))
     a = _attr(20)
     _pack_into("<QIIi", a, 0, _addressof(p), _fdnum(fd), file_flags, _fdnum(path_fd))
     r, err = _bpf_errno(BPF_OBJ_PIN, a, 20 if path_fd is not None else 16)
@@ -808,6 +820,7 @@ def obj_pin(fd: Any, path: str | bytes, file_flags: int = 0, path_fd: Any = None
 def unpin(path: str | bytes) -> bool:
     """Remove a pin (unlink on bpffs); False if nothing was pinned there. Other failures
     raise a typed error naming the path."""
+    path = _cpath(path, "unpin")
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -821,7 +834,7 @@ def unpin(path: str | bytes) -> bool:
 def obj_get(path: str | bytes, file_flags: int = 0, path_fd: Any = None,
             kind: str = "obj") -> FD:
     """BPF_OBJ_GET: open the object pinned at ``path``."""
-    p = ctypes.create_string_buffer(os.fsencode(path))
+    p = ctypes.create_string_buffer(_cpath(path, "obj_get"))
     a = _attr(20)
     _pack_into("<QIIi", a, 0, _addressof(p), 0, file_flags, _fdnum(path_fd))
     r, err = _bpf_errno(BPF_OBJ_GET, a, 20 if path_fd is not None else 16)
@@ -1234,7 +1247,7 @@ def raw_tracepoint_open(prog_fd: Any, name: str | bytes | None = None,
     a = _attr(24)
     na = 0
     if name:
-        keep = ctypes.create_string_buffer(name.encode() if isinstance(name, str) else name)
+        keep = ctypes.create_string_buffer(_cpath(name, "raw_tracepoint_open"))
         na = _addressof(keep)
     _pack_into("<QIxxxxQ", a, 0, na, _fdnum(prog_fd), cookie)
     r, err = _bpf_errno(BPF_RAW_TRACEPOINT_OPEN, a, 24 if cookie else 12)
@@ -1479,7 +1492,7 @@ _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctype
 
 def _fs_magic(path: str) -> int | None:
     buf = ctypes.create_string_buffer(128)  # struct statfs: f_type is the first long
-    if _libc.statfs(os.fsencode(path), buf) != 0:
+    if _libc.statfs(_cpath(path, "statfs"), buf) != 0:
         return None
     return _unpack_from("<q", buf, 0)[0] & 0xFFFFFFFF
 
@@ -1490,6 +1503,8 @@ def is_bpffs(path: str) -> bool:
 
 
 def _mount(source: str, target: str, fstype: str, data: str = "") -> None:
+    for x in (source, target, fstype, data):
+        _cpath(x, f"mount -t {fstype}")
     try:
         os.makedirs(target, exist_ok=True)
     except OSError as e:

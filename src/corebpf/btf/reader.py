@@ -182,6 +182,8 @@ class BTF:
     def from_file(cls, path: str | os.PathLike, base: BTF | None = None) -> BTF:
         """Raw BTF, or the ``.BTF`` section of an ELF object."""
         path = os.fspath(path)
+        if "\0" in (path if isinstance(path, str) else path.decode("latin-1")):
+            raise BTFError(f"cannot read BTF from {path!r}: the path contains a NUL byte")
         try:
             with open(path, "rb") as f:
                 head = f.read(4)
@@ -226,6 +228,8 @@ class BTF:
 
     @classmethod
     def _open_sysfs(cls, path: str, base: BTF | None) -> BTF:
+        if "\0" in path:
+            raise BTFError(f"cannot read {path!r}: the path contains a NUL byte")
         try:
             with open(path, "rb") as f:
                 try:
