@@ -56,6 +56,8 @@ def open_btf(path: str | None, base: str | None = None, btf_id: int | None = Non
     if btf_id is not None:
         return BTF.from_kernel_id(btf_id)
     path = path or VMLINUX
+    if "\0" in path:
+        raise BTFError(f"{path!r}: the path contains a NUL byte")
     if not os.path.exists(path):
         raise BTFError(f"{path}: no such file")
     real = os.path.realpath(path)
@@ -73,6 +75,8 @@ def open_btf(path: str | None, base: str | None = None, btf_id: int | None = Non
 def _raw_blob(path: str) -> bytes | None:
     """The bytes of a standalone raw BTF file (vmlinux): the dumpers read them directly,
     no type index needed. None for ELF objects and split (module) BTF."""
+    if "\0" in path:
+        return None  # open_btf says what is wrong with the path
     real = os.path.realpath(path)
     sysfs = os.path.dirname(os.path.realpath(VMLINUX))
     if os.path.dirname(real) == sysfs and real != os.path.realpath(VMLINUX):
