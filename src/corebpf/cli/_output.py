@@ -297,3 +297,49 @@ def open_object(kind: str, ref: str) -> Any:
             fd.close()
         raise Error(f"{kind} {ref!r}: {len(found)} {kind}s have that name; use an id")
     return found[0]
+
+
+def all_records(kind: str, record: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``record(fd)`` for every prog/map/link the kernel has (skipping ones that went away
+    between listing and opening)."""
+    from .. import _sys
+    next_id = {"prog": _sys.prog_get_next_id, "map": _sys.map_get_next_id,
+               "link": _sys.link_get_next_id}[kind]
+    by_id = {"prog": _sys.prog_get_fd_by_id, "map": _sys.map_get_fd_by_id,
+             "link": _sys.link_get_fd_by_id}[kind]
+    recs = []
+    for oid in ids(next_id):
+        try:
+            fd = by_id(oid)
+        except Error:
+            continue
+        with fd:
+            recs.append(record(fd))
+    return recs
+
+
+def owner_lines(r: dict[str, Any]) -> list[str]:
+    """The ``pids`` and ``pinned`` lines of a human listing."""
+    lines = []
+    if r.get("pids"):
+        lines.append("\tpids " + ", ".join(f"{p['comm']}({p['pid']})" for p in r["pids"]))
+    if r.get("pinned"):
+        lines.append("\tpinned " + ", ".join(r["pinned"]))
+    return lines
+
+
+def show(kind: str, args: argparse.Namespace, record: Callable[[Any], dict[str, Any]],
+         fmt: Callable[[dict[str, Any]], list[str]]) -> int:
+    """``corebpf KIND show [REF]`` / ``list``: one object or all, as text or JSON."""
+    if args.ref is None:
+        recs = all_records(kind, record)
+    else:
+        with open_object(kind, args.ref) as fd:
+            recs = [record(fd)]
+    add_pins(kind, recs, args)
+    if wants_json(args):
+        print_json(recs if args.ref is None else recs[0], args)
+    else:
+        for r in recs:
+            print("\n".join(fmt(r)))
+    return 0

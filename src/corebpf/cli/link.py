@@ -69,45 +69,17 @@ def link_record(fd: Any, with_owners: bool = True) -> dict[str, Any]:
     return rec
 
 
-def all_links() -> list[dict[str, Any]]:
-    from .. import _sys
-    recs = []
-    for lid in out.ids(_sys.link_get_next_id):
-        try:
-            fd = _sys.link_get_fd_by_id(lid)
-        except Error:
-            continue
-        with fd:
-            recs.append(link_record(fd))
-    return recs
-
-
 def format_link(r: dict[str, Any]) -> list[str]:
     lines = [f"{r['id']}: {r['type']}  prog {r['prog_id']}"]
     rest = [f"{k} {v}" for k, v in r.items()
             if k not in ("id", "type", "prog_id", "pids", "pinned") and v not in ("", None)]
     if rest:
         lines.append("\t" + "  ".join(rest))
-    if r.get("pids"):
-        lines.append("\tpids " + ", ".join(f"{p['comm']}({p['pid']})" for p in r["pids"]))
-    if r.get("pinned"):
-        lines.append("\tpinned " + ", ".join(r["pinned"]))
-    return lines
+    return lines + out.owner_lines(r)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    if args.ref is None:
-        recs = all_links()
-    else:
-        with out.open_object("link", args.ref) as fd:
-            recs = [link_record(fd)]
-    out.add_pins("link", recs, args)
-    if out.wants_json(args):
-        out.print_json(recs if args.ref is None else recs[0], args)
-    else:
-        for r in recs:
-            print("\n".join(format_link(r)))
-    return 0
+    return out.show("link", args, link_record, format_link)
 
 
 def cmd_detach(args: argparse.Namespace) -> int:

@@ -90,19 +90,6 @@ def map_record(fd: Any, with_owners: bool = True) -> dict[str, Any]:
     return rec
 
 
-def all_maps() -> list[dict[str, Any]]:
-    from .. import _sys
-    recs = []
-    for mid in out.ids(_sys.map_get_next_id):
-        try:
-            fd = _sys.map_get_fd_by_id(mid)
-        except Error:
-            continue
-        with fd:
-            recs.append(map_record(fd))
-    return recs
-
-
 def format_map(r: dict[str, Any]) -> list[str]:
     lines = [f"{r['id']}: {r['type']}  name {r['name']}  flags {r['flags']:#x}"]
     l2 = f"\tkey {r['bytes_key']}B  value {r['bytes_value']}B  max_entries {r['max_entries']}"
@@ -116,26 +103,11 @@ def format_map(r: dict[str, Any]) -> list[str]:
         extra.append("frozen")
     if extra:
         lines.append("\t" + "  ".join(extra))
-    if r.get("pids"):
-        lines.append("\tpids " + ", ".join(f"{p['comm']}({p['pid']})" for p in r["pids"]))
-    if r.get("pinned"):
-        lines.append("\tpinned " + ", ".join(r["pinned"]))
-    return lines
+    return lines + out.owner_lines(r)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    if args.ref is None:
-        recs = all_maps()
-    else:
-        with out.open_object("map", args.ref) as fd:
-            recs = [map_record(fd)]
-    out.add_pins("map", recs, args)
-    if out.wants_json(args):
-        out.print_json(recs if args.ref is None else recs[0], args)
-    else:
-        for r in recs:
-            print("\n".join(format_map(r)))
-    return 0
+    return out.show("map", args, map_record, format_map)
 
 
 class MapAccess:

@@ -89,19 +89,6 @@ def prog_record(fd: Any, with_owners: bool = True) -> dict[str, Any]:
     return rec
 
 
-def all_progs() -> list[dict[str, Any]]:
-    from .. import _sys
-    recs = []
-    for pid in out.ids(_sys.prog_get_next_id):
-        try:
-            fd = _sys.prog_get_fd_by_id(pid)
-        except Error:
-            continue  # unloaded between the two calls
-        with fd:
-            recs.append(prog_record(fd))
-    return recs
-
-
 def format_prog(r: dict[str, Any]) -> list[str]:
     head = f"{r['id']}: {r['type']}  name {r['name']}  tag {r['tag']}"
     if r.get("gpl_compatible"):
@@ -118,26 +105,11 @@ def format_prog(r: dict[str, Any]) -> list[str]:
     lines.append(l3)
     if r.get("btf_id"):
         lines.append(f"\tbtf_id {r['btf_id']}")
-    if r.get("pids"):
-        lines.append("\tpids " + ", ".join(f"{p['comm']}({p['pid']})" for p in r["pids"]))
-    if r.get("pinned"):
-        lines.append("\tpinned " + ", ".join(r["pinned"]))
-    return lines
+    return lines + out.owner_lines(r)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    if args.ref is None:
-        recs = all_progs()
-    else:
-        with out.open_object("prog", args.ref) as fd:
-            recs = [prog_record(fd)]
-    out.add_pins("prog", recs, args)
-    if out.wants_json(args):
-        out.print_json(recs if args.ref is None else recs[0], args)
-    else:
-        for r in recs:
-            print("\n".join(format_prog(r)))
-    return 0
+    return out.show("prog", args, prog_record, format_prog)
 
 
 # --- dump ----------------------------------------------------------------------------------
