@@ -182,7 +182,11 @@ def test_unprivileged_library_call_fails_clearly(public_obj):
 ])
 def test_unprivileged_cli_one_clear_message(public_obj, args):
     obj = public_obj
-    r = _nobody([*CLI, *[a.format(obj=obj) for a in args]])
+    try:
+        r = _nobody([*CLI, *[a.format(obj=obj) for a in args]])
+    finally:
+        if os.path.isdir("/sys/fs/bpf/corebpf-nobody"):
+            shutil.rmtree("/sys/fs/bpf/corebpf-nobody", ignore_errors=True)
     assert r.returncode != 0, r.stdout + r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     err = r.stderr + r.stdout
