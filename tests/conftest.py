@@ -76,8 +76,14 @@ def vmlinux_h() -> Path:
     return out
 
 
-def build_prog(name: str, extra_flags: tuple[str, ...] = ()) -> Path:
+# programs that need more than CLANG_FLAGS (usdt.bpf.h includes <sys/sdt.h>-style system headers)
+PROG_EXTRA_FLAGS = {"hook_usdt": ("-idirafter", "/usr/include/x86_64-linux-gnu")}
+
+
+def build_prog(name: str, extra_flags: tuple[str, ...] | None = None) -> Path:
     """Compile tests/progs/NAME.bpf.c (cached by content hash) and return the .o path."""
+    if extra_flags is None:
+        extra_flags = PROG_EXTRA_FLAGS.get(name, ())
     src = PROGS / f"{name}.bpf.c"
     if not src.exists():
         raise FileNotFoundError(src)
