@@ -184,9 +184,12 @@ def test_unprivileged_cli_one_clear_message(public_obj, args):
     obj = public_obj
     try:
         r = _nobody([*CLI, *[a.format(obj=obj) for a in args]])
+        left_behind = os.path.isdir("/sys/fs/bpf/corebpf-nobody")
     finally:
         if os.path.isdir("/sys/fs/bpf/corebpf-nobody"):
             shutil.rmtree("/sys/fs/bpf/corebpf-nobody", ignore_errors=True)
+    # a refused load must not leave its pin directory behind
+    assert not left_behind
     assert r.returncode != 0, r.stdout + r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     err = r.stderr + r.stdout

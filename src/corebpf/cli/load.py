@@ -28,13 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _ensure_pin_dir(path: str) -> None:
+def _ensure_bpffs(path: str) -> None:
     from .. import _sys
     path = os.path.abspath(path)
     if not os.path.isdir("/sys/fs/bpf") or not _sys.is_bpffs("/sys/fs/bpf"):
         if path.startswith("/sys/fs/bpf"):
             _sys.mount_bpffs("/sys/fs/bpf")
-    os.makedirs(path, exist_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     names = [n for n in names if n in spec.programs]
     if not names:
         return 1
-    _ensure_pin_dir(args.pin_dir)
+    _ensure_bpffs(args.pin_dir)
     ok = not unknown
     try:
         obj = load(spec, btf=args.btf, programs=names, continue_on_error=True,
@@ -62,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{n}: failed: {reason}")
         return 1
     with obj:
+        # Created only once something loaded: a refused load (e.g. unprivileged on a
+        # world-writable bpffs) must not leave an empty directory behind.
+        if obj.programs:
+            os.makedirs(args.pin_dir, exist_ok=True)
         for n in names:
             prog = obj.programs.get(n)
             if prog is None:
