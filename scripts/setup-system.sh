@@ -5,7 +5,7 @@
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in clang llvm libbpf-dev bpftool iproute2 python3-venv python3-pip make gcc libelf-dev \
+for p in clang clang-22 llvm libbpf-dev bpftool iproute2 python3-venv python3-pip make gcc libelf-dev \
          zlib1g-dev pkg-config iputils-ping procps util-linux qemu-system-x86 busybox-static \
          prometheus; do
   have "$p" || need+=("$p")

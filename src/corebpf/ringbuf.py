@@ -16,12 +16,18 @@ Record views handed to callbacks are zero-copy memoryviews into the mapped data;
 valid until the callback returns (or, for iteration, until the next record is asked for),
 because only then does the consumer position move past them.
 
-Speed (bench/bench_ringbuf.py, 64-byte records, CPU time): callbacks walk runs of
-same-size records with one C-level header check per run (≈4-7 M records/s, ≈6-8 M in
-batches); the numpy paths check headers with one vectorised comparison per chunk:
-``array_view`` (zero-copy) beats libbpf's C ``ring_buffer__consume``, ``iter_arrays`` /
-``read_array`` copy every record and run at about 0.6-1.1 of it (they move twice the
-bytes C touches).
+Speed (bench/bench_ringbuf.py, 64-byte records, CPU time, against libbpf's
+``ring_buffer__consume`` in the same run): callbacks walk runs of same-size records with
+one C-level header check per run (≈4-13 M records/s, more in batches). The numpy paths
+check a chunk's headers with one strided gather and one bytes comparison, then copy the
+chunk while it is in the CPU cache: ``array_view`` (zero-copy) beats libbpf; ``iter_arrays``
+(copies into a reused, cache-sized staging buffer) runs at about 0.8-1.0 of it;
+``read_strided`` / ``read_array`` copy into one large array and so also write every record
+to memory: on a 64 MiB ring they cannot beat libbpf, which copies nothing (a bare memcpy
+of the same bytes already runs at about 0.8 of it), and reach about 0.5-0.7.
+Memory ordering of the bulk paths: each chunk's headers are loaded before its records
+(x86 keeps loads in order), and the consumer position moves once per chunk, after the
+copy.
 """
 from __future__ import annotations
 
@@ -59,6 +65,54 @@ _fence_lock = _thread.allocate_lock()
 def _fence() -> None:
     _fence_lock.acquire()
     _fence_lock.release()
+
+
+# Bytes of ring per chunk of the copying bulk paths: the header check pulls a chunk into
+# the CPU cache and the copy then reads it from there. iter_arrays' staging buffer is
+# reused, so a chunk and its copy both stay in a core's L2 cache (512 KiB and more on
+# current x86 and arm64 cores); copies into a large array write cold memory anyway and
+# do better with fewer, longer chunks (bench/bench_ringbuf.py).
+_STAGE_BYTES = 256 << 10
+_CHUNK_BYTES = 1 << 20
+
+
+class _Headers:
+    """Checks a run of record headers (``stride`` bytes apart in ``mm``) against the one
+    value a run of same-size committed records has: one strided numpy gather into a
+    reused buffer and one bytes comparison (a memcmp). That is ~4 times cheaper than
+    ``(headers == value).all()``, and the header pass is the one that brings the ring
+    from memory, so it sets the speed of the copying bulk paths."""
+
+    __slots__ = ("np", "mm", "stride", "dtype", "value", "chunk", "buf", "raw", "pat")
+
+    def __init__(self, np: Any, mm: Any, stride: int, dtype: str, value: int,
+                 chunk: int) -> None:
+        self.np, self.mm, self.stride, self.value, self.chunk = np, mm, stride, value, chunk
+        self.dtype = np.dtype(dtype)
+        self.buf = np.empty(chunk, dtype=self.dtype)
+        self.raw = memoryview(self.buf).cast("B")
+        self.pat = np.full(chunk, value, dtype=self.dtype).tobytes()
+
+    def full(self, off: int) -> bool:
+        """Whether the next ``chunk`` headers from offset ``off`` all equal the value."""
+        self.np.copyto(self.buf, self.np.ndarray((self.chunk,), self.dtype, self.mm, off,
+                                                 (self.stride,)))
+        return self.raw.tobytes() == self.pat
+
+    def run(self, off: int, k: int) -> int:
+        """How many of the ``k`` (<= chunk) headers from offset ``off`` equal the value."""
+        np = self.np
+        if k == self.chunk:
+            buf, raw, pat = self.buf, self.raw, self.pat
+        else:
+            n = k * self.dtype.itemsize
+            buf, raw, pat = self.buf[:k], self.raw[:n], self.pat[:n]
+        # x86 keeps these loads before the copy's loads of the records they vouch for
+        np.copyto(buf, np.ndarray((k,), dtype=self.dtype, buffer=self.mm, offset=off,
+                                  strides=(self.stride,)))
+        if raw.tobytes() == pat:
+            return k
+        return int((buf != self.value).argmax())
 
 
 def page_size() -> int:
@@ -324,7 +378,9 @@ class RingBuffer(_Reader):
 
     Without a callback, :meth:`poll` / :meth:`consume` return lists of records and the
     object iterates (``for ev in rb``, ``async for ev in rb``). :meth:`views` walks records
-    zero-copy; :meth:`read_array` drains fixed-size records into a numpy structured array.
+    zero-copy; fixed-size records drain in bulk into numpy structured arrays:
+    :meth:`array_view` (zero-copy), :meth:`iter_arrays` (chunks through a reused buffer),
+    :meth:`read_strided` / :meth:`read_array` (copies that outlive the ring's reuse).
     Close with :meth:`close` or ``with``; the map itself stays open (it is the caller's).
     """
 
@@ -597,116 +653,213 @@ class RingBuffer(_Reader):
         h = self._hdr[(cons & self._mask) >> 2]
         if h & BUSY or not h & DISCARD:
             return cons, False
+        if (h & LEN_MASK) > self.size:
+            raise self._bad_len(h & LEN_MASK, cons)
         return cons + (((h & LEN_MASK) + 15) & ~7), True
 
+    def _bulk(self, np: Any, dtype: Any, chunk: int | None, default: int) -> tuple:
+        """What the copying bulk paths share: (dtype, record size, stride, chunk, header
+        checker, the producer mapping as bytes) or None when the ring is empty and no
+        dtype was given."""
+        dt = self._np_dtype(np, dtype)
+        if dt is None:
+            return None
+        rsize = dt.itemsize
+        if not 0 < rsize <= self.size:
+            raise EventBufferError(f"ring buffer bulk read: a record of {rsize} bytes does "
+                                   f"not fit in the ring ({self.size} bytes)")
+        stride = (rsize + 15) & ~7
+        if chunk is None:
+            chunk = max(min(default, self.size) // stride, 1)
+        elif chunk <= 0:
+            raise EventBufferError("ring buffer bulk read: chunk must be > 0")
+        return (dt, rsize, stride, chunk,
+                _Headers(np, self._prod_mm, stride, "<u4", rsize, chunk),
+                np.frombuffer(self._prod_mm, dtype=np.uint8))
+
+    def _next_run(self, chk: _Headers, cons: int, stride: int, want: int,
+                  rsize: int) -> tuple[int, int, int]:
+        """At ``cons``: (records of a run to copy, at most ``want``, from offset ``off`` of
+        the producer mapping; new cons), after skipping discarded records. (0, 0, cons)
+        when the bulk walk must stop here (nothing committed, another record size, or
+        the end of the data). Publishes the position when it stops."""
+        cons_v, prod_v = self._cons, self._prod
+        base, mask = self._pg, self._mask
+        while True:
+            prod = prod_v[0]
+            if cons >= prod:
+                # publish, fence, look once more (see _fence)
+                cons_v[0] = cons
+                _fence()
+                prod = prod_v[0]
+                if cons >= prod:
+                    return 0, 0, cons
+            k = (prod - cons) // stride
+            if k > want:
+                k = want
+            off = base + (cons & mask)
+            if k:
+                # prod was read before the headers: none of them is left over from the
+                # ring's previous lap
+                k = chk.run(off, k)
+                if k:
+                    return k, off, cons
+            cons, ok = self._skip_odd(cons, prod, rsize)
+            if not ok:
+                cons_v[0] = cons
+                return 0, 0, cons
+
     def read_array(self, dtype: Any = None, out: Any = None, max_records: int | None = None,
-                   chunk: int = 16384) -> Any:
-        """Drain fixed-size records into a numpy structured array (a copy).
+                   chunk: int | None = None) -> Any:
+        """Drain fixed-size records into a numpy structured array (a packed copy).
 
         ``dtype``: the record's numpy dtype (itemsize = record length); defaults to
         ``event_type.dtype`` when the codec has one, else raw bytes of the first record's
         size. ``out``: a preallocated 1-D array of that itemsize to fill (saves the page
         faults of a fresh array); returns the filled part. Headers are checked a chunk at
-        a time with one numpy comparison, then the chunk is copied with one numpy copy
-        (cache-hot). A record of another size or still being written stops the drain
-        (it stays for :meth:`consume`); discarded records are skipped.
+        a time (``chunk`` records, by default about 1 MiB of ring, so that the copy reads
+        them from the cache), then the chunk is copied with one numpy copy; the
+        consumer position moves once per chunk. A record of another size or still being
+        written stops the drain (it stays for :meth:`consume`); discarded records are
+        skipped. :meth:`read_strided` is faster when a strided result will do.
         """
         import numpy as np
         self._check()
-        dt = self._np_dtype(np, dtype)
-        if dt is None:
+        b = self._bulk(np, dtype, chunk, _CHUNK_BYTES)
+        if b is None:
             return np.empty(0, dtype=dtype if dtype is not None else "V1")
-        rsize = dt.itemsize
-        stride = (rsize + 15) & ~7
+        dt, rsize, stride, chunk, chk, _ = b
         cons = self._cons[0]
         if out is None:
             cap = (self._prod[0] - cons) // stride
             if max_records is not None:
                 cap = min(cap, max_records)
             out = np.empty(max(cap, 0), dtype=dt)
-        elif out.ndim != 1 or out.dtype.itemsize != rsize:
-            raise EventBufferError(f"read_array: out must be 1-D with itemsize {rsize}")
+        elif getattr(out, "ndim", None) != 1 or out.dtype.itemsize != rsize:
+            raise EventBufferError(f"read_array: out must be a 1-D numpy array with "
+                                   f"itemsize {rsize}")
         cap = len(out) if max_records is None else min(len(out), max_records)
         void = np.dtype(f"V{rsize}")
         # copy as opaque items (one memcpy-like loop), unless out is a strided view
         outv, sdt = (out.view(void), void) if out.flags.c_contiguous else (out, out.dtype)
         filled = 0
-        base = self._pg + 8
+        mm = self._prod_mm
         try:
             while filled < cap:
-                prod = self._prod[0]
-                if cons >= prod:
-                    self._cons[0] = cons
-                    _fence()
-                    prod = self._prod[0]
-                    if cons >= prod:
-                        break
-                want = min(cap - filled, chunk)
-                k = self._np_run(np, cons, prod, rsize, stride, want)
-                if k:
-                    src = np.ndarray((k,), dtype=sdt, buffer=self._prod_mm,
-                                     offset=base + (cons & self._mask), strides=(stride,))
-                    np.copyto(outv[filled:filled + k], src)
-                    del src
-                    filled += k
-                    cons += k * stride
-                    self._cons[0] = cons
-                if k < want and cons < prod:
-                    cons, ok = self._skip_odd(cons, prod, rsize)
-                    if not ok:
-                        break
+                k, off, cons = self._next_run(chk, cons, stride, min(cap - filled, chunk),
+                                              rsize)
+                if not k:
+                    break
+                np.copyto(outv[filled:filled + k],
+                          np.ndarray((k,), dtype=sdt, buffer=mm, offset=off + 8,
+                                     strides=(stride,)))
+                filled += k
+                cons += k * stride
+                self._cons[0] = cons
         finally:
             if not self._closed:
                 self._cons[0] = cons
         return out[:filled]
 
-    def iter_arrays(self, dtype: Any = None, chunk: int = 8192) -> Iterator[Any]:
-        """Drain fixed-size records as a stream of numpy structured arrays of up to
-        ``chunk`` records each (the fastest copying path).
+    def read_strided(self, dtype: Any = None, buf: Any = None,
+                     max_records: int | None = None, chunk: int | None = None) -> Any:
+        """Drain fixed-size records, copying whole runs of the ring (headers included)
+        into ``buf`` with one memcpy per chunk; returns a structured array of ``dtype``
+        viewing ``buf`` with the ring's record stride (``(itemsize + 15) & ~7`` bytes; the
+        8-byte headers are skipped). The fastest way to keep many records in one array
+        (one memcpy of the ring's bytes as they lie, no per-record work); it stays valid
+        after the kernel reuses the ring.
 
-        Each chunk's headers are checked in the ring with one vectorised comparison, then
-        the chunk (headers included) is copied with one contiguous copy into a staging
-        buffer that is reused; the yielded array is a strided view of that buffer, so it
-        is valid until the next one is asked for (``.copy()`` it to keep it). The consumer
-        position has already moved past the records when they are yielded. Stops at the
-        end of the data, a record still being written or a record of another size;
-        discarded records are skipped.
+        ``buf``: a writable buffer (bytearray, numpy array, mmap) reused across calls,
+        at least ``n * stride`` bytes for ``n`` records (its size bounds the drain); a
+        new one sized to what is available when None. Same stopping rules as
+        :meth:`read_array`.
         """
         import numpy as np
         self._check()
-        dt = self._np_dtype(np, dtype)
-        if dt is None:
-            return
-        rsize = dt.itemsize
-        stride = (rsize + 15) & ~7
-        stage = np.empty(chunk * stride, dtype=np.uint8)
-        src = np.frombuffer(self._prod_mm, dtype=np.uint8)
-        base = self._pg
+        b = self._bulk(np, dtype, chunk, _CHUNK_BYTES)
+        if b is None:
+            return np.empty(0, dtype=dtype if dtype is not None else "V1")
+        dt, rsize, stride, chunk, chk, src = b
         cons = self._cons[0]
+        if buf is None:
+            cap = (self._prod[0] - cons) // stride
+            if max_records is not None:
+                cap = min(cap, max_records)
+            dst = np.empty(max(cap, 0) * stride, dtype=np.uint8)
+        else:
+            try:
+                dst = np.frombuffer(buf, dtype=np.uint8)
+            except (TypeError, ValueError) as e:
+                raise EventBufferError(f"read_strided: buf must be a contiguous buffer, "
+                                       f"not {type(buf).__name__}") from e
+            if not dst.flags.writeable:
+                raise EventBufferError("read_strided: buf is read-only")
+        cap = len(dst) // stride
+        if max_records is not None:
+            cap = min(cap, max_records)
+        filled = 0
+        try:
+            while filled < cap:
+                k, off, cons = self._next_run(chk, cons, stride, min(cap - filled, chunk),
+                                              rsize)
+                if not k:
+                    break
+                # the ring is mapped twice back to back: a run across its end is contiguous
+                n = k * stride
+                np.copyto(dst[filled * stride:filled * stride + n], src[off:off + n])
+                filled += k
+                cons += n
+                self._cons[0] = cons
+        finally:
+            del src
+            if not self._closed:
+                self._cons[0] = cons
+        return np.ndarray((filled,), dtype=dt, buffer=dst, offset=8 if filled else 0,
+                          strides=(stride,))
+
+    def iter_arrays(self, dtype: Any = None, chunk: int | None = None) -> Iterator[Any]:
+        """Drain fixed-size records as a stream of numpy structured arrays of up to
+        ``chunk`` records each (by default about 256 KiB of ring, which keeps the ring's
+        bytes and the staging buffer in the CPU cache between the header check and the
+        copy).
+
+        Each chunk's headers are checked in the ring, then the chunk (headers included)
+        is copied with one contiguous copy into a staging buffer that is reused; the
+        yielded array is a strided view of that buffer, so it is valid until the next one
+        is asked for (``.copy()`` it to keep it). The consumer position has already moved
+        past the records when they are yielded. Stops at the end of the data, a record
+        still being written or a record of another size; discarded records are skipped.
+        """
+        import numpy as np
+        self._check()
+        b = self._bulk(np, dtype, chunk, _STAGE_BYTES)
+        if b is None:
+            return
+        dt, rsize, stride, chunk, chk, src = b
+        stage = np.empty(chunk * stride, dtype=np.uint8)
+        full = chunk * stride
+        copyto, ndarray, strides = np.copyto, np.ndarray, (stride,)
+        cons_v, prod_v, base, mask = self._cons, self._prod, self._pg, self._mask
+        cons = cons_v[0]
         try:
             while not self._closed:
-                prod = self._prod[0]
-                if cons >= prod:
-                    self._cons[0] = cons
-                    _fence()
-                    prod = self._prod[0]
-                    if cons >= prod:
-                        return
-                want = min((prod - cons) // stride, chunk)
-                k = self._np_run(np, cons, prod, rsize, stride, want)
-                if k:
-                    off = base + (cons & self._mask)
-                    np.copyto(stage[:k * stride], src[off:off + k * stride])
-                    cons += k * stride
-                    self._cons[0] = cons
-                    yield np.ndarray((k,), dtype=dt, buffer=stage, offset=8,
-                                     strides=(stride,))
-                if k < want or not want:
-                    if cons >= prod:
-                        continue
-                    cons, ok = self._skip_odd(cons, prod, rsize)
-                    if not ok:
-                        return
+                # fast path: a whole chunk of the run (no per-chunk calls but numpy's)
+                off = base + (cons & mask)
+                if prod_v[0] - cons >= full and chk.full(off):
+                    copyto(stage, src[off:off + full])
+                    cons += full
+                    cons_v[0] = cons
+                    yield ndarray((chunk,), dt, stage, 8, strides)
+                    continue
+                k, off, cons = self._next_run(chk, cons, stride, chunk, rsize)
+                if not k:
+                    return
+                n = k * stride
+                copyto(stage[:n], src[off:off + n])
+                cons += n
+                cons_v[0] = cons
+                yield ndarray((k,), dt, stage, 8, strides)
         finally:
             del src
             if not self._closed:
