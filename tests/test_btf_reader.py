@@ -291,8 +291,9 @@ def test_from_kernel_id(no_fd_leak):
     assert len(k) == len(BTF.kernel())
 
 
+@pytest.mark.parametrize("low16", [True, False])
 @pytest.mark.parametrize("column, scans", [(100, 100), (0, 100), (2, 4), (0, 0)])
-def test_large_btf_name_index_paths(monkeypatch, column, scans):
+def test_large_btf_name_index_paths(monkeypatch, column, scans, low16):
     """The kernel-sized lookup (string search + name_off scan, then dicts) agrees with the
     small-BTF path that decodes every name."""
     import corebpf.btf.reader as R
@@ -300,9 +301,12 @@ def test_large_btf_name_index_paths(monkeypatch, column, scans):
     data = marshal_btf(types)
     small = BTF.from_bytes(data)
     monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    monkeypatch.setattr(R, "_LOW16", low16)
+    monkeypatch.setattr(R, "_LOW16_CHUNK", 5)  # chunk edges fall inside types
     monkeypatch.setattr(R, "_SCANS_BEFORE_COLUMN", column)
     monkeypatch.setattr(R, "_SCANS_BEFORE_DICTS", scans)
     big = BTF.from_bytes(data)
+    assert (big._low16 is not None) == low16
     for name in {t.name for t in types if t.name} | {"nope", "in", "ai"}:
         assert big.find(name) == small.find(name), name
         assert big.find(name) == small.find(name), name  # cached answer
@@ -328,12 +332,14 @@ def test_split_btf_names_from_base_strings(monkeypatch, small):
     assert split.find("pair") == [5, split.start_id]
 
 
+@pytest.mark.parametrize("low16", [True, False])
 @pytest.mark.parametrize("column", [100, 0])
-def test_name_scan_finds_overlapping_hits(monkeypatch, column):
+def test_name_scan_finds_overlapping_hits(monkeypatch, column, low16):
     """A name_off whose bytes repeat (05 00 05 00) can also match across the previous word
     (00 00 05 00 | 05 00 05 00): the scan must still see the aligned hit after it."""
     import corebpf.btf.reader as R
     monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    monkeypatch.setattr(R, "_LOW16", low16)
     monkeypatch.setattr(R, "_SCANS_BEFORE_COLUMN", column)
     monkeypatch.setattr(R, "_SCANS_BEFORE_DICTS", 100)
     no = 0x00050005
@@ -351,6 +357,165 @@ def test_name_scan_finds_overlapping_hits(monkeypatch, column):
     assert R._word_hits(b"xyz" + data + data, no, 3, 19) == [7, 15]
     # the needle leaves out high zero bytes; matches are still checked in full
     assert R._word_hits(b"\x78\0\0\1\x78\0\0\0\x78\0", 0x78, 0, 8) == [4]
+
+
+def test_type_ids_of_other_types():
+    """Types are cached by id in a dict: True is id 1 (the same object), other
+    non-integers are a BTFError, not an answer for the equal int."""
+    btf = BTF.from_bytes(marshal_btf(_small_types()))
+    assert btf[True] is btf[1] and btf[False] is T.VOID and btf[0] is T.VOID
+    for bad in (1.0, 2.5, "1", [1], None):
+        with pytest.raises(BTFError, match="must be an int"):
+            btf[bad]
+    with pytest.raises(BTFError, match="out of range"):
+        btf[len(btf)]
+    assert btf.get(len(btf)) is None and btf.get(5) is btf[5]
+
+
+def test_low16_text(monkeypatch):
+    """One character per word holding its low 16 bits, whatever the high half (which a
+    4-byte code unit array would refuse above U+10FFFF), across chunk edges."""
+    import struct as st
+    import corebpf.btf.reader as R
+    words = [0, 1, 0xFFFF, 0x10000, 0xD800, 0xDFFF0041, 0xFFFFFFFF, 0x8400002A, 0x1234ABCD]
+    blob = b"xyz" + st.pack(f"<{len(words)}I", *words) + b"tail"
+    for chunk in (1, 2, 4, 1 << 15):
+        monkeypatch.setattr(R, "_LOW16_CHUNK", chunk)
+        got = R._low16_text(blob, 3, len(words))
+        assert [first for first, _ in got] == list(range(0, len(words), chunk))
+        assert "".join(text for _, text in got) == "".join(map(R._low16_char, words))
+        assert R._low16_text(blob, 3, 0) == []
+    # (a surrogate stands for itself in "u" units; "w" units fold it onto 5800-5FFF)
+    assert [R._low16_char(x) for x in (0x1D800, 0x5800, 0xE000)] == (
+        ["\u5800", "\u5800", "\ue000"] if R._UNIT == "w" else ["\ud800", "\u5800", "\ue000"])
+
+
+@pytest.mark.parametrize("low16", [True, False])
+def test_large_btf_lookup_hard_name_offsets(monkeypatch, low16):
+    """Name offsets whose low half is 0 (not searchable as text), and words that equal a
+    name offset without starting a type (a member's type id, an array's length, a member
+    whose next word looks like an info word) must neither be missed nor be taken."""
+    import corebpf.btf.reader as R
+    monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    monkeypatch.setattr(R, "_LOW16", low16)
+    strings = b"\0" + b"x" * (0x10000 - 2) + b"\0target\0" + b"y" * 9 + b"\0other\0"
+    target, other = 0x10000, 0x10000 + 7 + 10
+    assert strings[target:target + 7] == b"target\0" and strings[other:other + 6] == b"other\0"
+    types = [T.Int(1, "int", 4, T.INT_SIGNED),
+             T.Array(2, 1, 1, target),  # a word equal to "target"'s offset
+             T.Composite(3, T.STRUCT, "target", 8, [T.Member("a", 1, 0)]),
+             # member type ids / offsets equal to the offsets, followed by a word whose top
+             # byte is a valid kind (a bitfield member's offset word)
+             T.Composite(4, T.STRUCT, "", 8, [T.Member("a", 1, other),
+                                              T.Member("b", 1, 0x10, 4)]),
+             T.Composite(5, T.UNION, "other", 4, [T.Member("i", 1, 0)]),
+             T.Ref(6, T.TYPEDEF, "target", 3)]
+    btf = BTF.from_bytes(marshal_btf(types, strings=strings))
+    assert btf.name_of(3) == "target" and btf._w[btf._offs[2] - 1] == target
+    assert btf.find("target") == [3, 6] and btf.find("other") == [5]
+    assert btf.find_one("target", T.STRUCT) == 3 and btf.find("int") == [1]
+
+
+def _member_names_btf(names: list[str], strings: bytes | None = None) -> bytearray:
+    types = [T.Int(1, "int", 4, T.INT_SIGNED),
+             T.Composite(2, T.STRUCT, "s", 4 * len(names),
+                         [T.Member(n, 1, 32 * i) for i, n in enumerate(names)]),
+             T.Composite(3, T.STRUCT, "bits", 4, [T.Member("lo", 1, 0, 3),
+                                                  T.Member("hi", 1, 3, 29)])]
+    return bytearray(marshal_btf(types, strings=strings))
+
+
+def _set_member_name(data: bytearray, btf: BTF, tid: int, i: int, off: int) -> None:
+    import struct as st
+    first = btf._offs[tid - btf.start_id] + 2  # word index of the first member
+    st.pack_into("<I", data, btf._tstart + 4 * (first + 3 * i), off)
+
+
+def test_large_btf_lookup_surrogate_low_half(monkeypatch):
+    """A name offset whose low half is a surrogate code (D800-DFFF), next to a word whose
+    low half is what "w" code units fold that onto (5900)."""
+    import corebpf.btf.reader as R
+    monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    strings = b"\0" + b"x" * (0xD900 - 2) + b"\0target\0"
+    types = [T.Int(1, "int", 4, T.INT_SIGNED), T.Array(2, 1, 1, 0x5900),
+             T.Composite(3, T.STRUCT, "target", 4, [T.Member("a", 1, 0)]),
+             T.Ref(4, T.TYPEDEF, "target", 3)]
+    btf = BTF.from_bytes(marshal_btf(types, strings=strings))
+    assert btf._low16 is not None and btf._w[btf._offs[2] - 1] == 0xD900
+    assert btf.find("target") == [3, 4]
+
+
+@pytest.mark.parametrize("far", [False, True])
+def test_member_names_decode_paths(far):
+    """Member names come from a run of the string table split once (ASCII, close together)
+    or one by one (far apart): the empty name, a name in the middle of another string (a
+    shared suffix), and the same names cached for the next struct."""
+    names = ["alpha", "beta", "gamma", "", "epsilon"] + (["far"] if far else [])
+    strings = b"\0far\0" + b"z" * 5000 + b"\0" if far else None
+    data = _member_names_btf(names, strings)
+    btf = BTF.from_bytes(bytes(data))
+    assert [m.name for m in btf[2].members] == names
+    assert [(m.bit_offset, m.bitfield_size) for m in btf[3].members] == [(0, 3), (3, 29)]
+    gamma = btf._strbytes().index(b"\0gamma\0") + 1
+    _set_member_name(data, btf, 2, 2, gamma + 2)  # "gamma" -> its suffix "mma"
+    btf = BTF.from_bytes(bytes(data))
+    want = ["alpha", "beta", "mma", "", "epsilon"] + (["far"] if far else [])
+    assert [m.name for m in btf[2].members] == want
+    assert [btf.string(o) for o in (gamma, gamma + 2)] == ["gamma", "mma"]
+    assert btf._strings_at([gamma + 1, gamma + 2, 0]) == ["amma", "mma", ""]
+    assert btf._strings_at([gamma + 1, gamma + 2, 0]) == ["amma", "mma", ""]  # cached
+
+
+def test_split_btf_member_names_from_base_and_own_strings():
+    """A module's struct may name members with the base's strings and its own."""
+    base = BTF.from_bytes(marshal_btf(_small_types()))
+    types = [T.Composite(len(base), T.STRUCT, "modstruct", 8,
+                         [T.Member("pair_t", 1, 0), T.Member("own", 1, 32)])]
+    data = bytearray(marshal_btf(types, base=base))
+    split = BTF.from_bytes(bytes(data), base=base)
+    _set_member_name(data, split, len(base), 0, base._strbytes().index(b"\0pair_t\0") + 1)
+    split = BTF.from_bytes(bytes(data), base=base)
+    assert split[len(base)].members[0].name == "pair_t"
+    assert [m.name for m in split[len(base)].members] == ["pair_t", "own"]
+    assert split.find("modstruct") == [len(base)]
+
+
+def test_member_names_not_ascii_and_out_of_range():
+    """Non-ASCII and invalid UTF-8 member names decode as string() does (with U+FFFD); an
+    offset out of range is a BTFError naming the type."""
+    names = ["alpha", "délta", "omega"]
+    data = _member_names_btf(names)
+    btf = BTF.from_bytes(bytes(data))
+    assert [m.name for m in btf[2].members] == names
+    at = btf._str_start + btf._strbytes().index("délta".encode())
+    data[at + 1:at + 3] = b"\xff\xfe"  # the 2 bytes of "é"
+    btf = BTF.from_bytes(bytes(data))
+    assert [m.name for m in btf[2].members] == ["alpha", "d\ufffd\ufffdlta", "omega"]
+    _set_member_name(data, btf, 2, 2, 1 << 20)
+    with pytest.raises(BTFError, match=r"string offset .* \(in type id 2\)"):
+        BTF.from_bytes(bytes(data))[2]
+
+
+def test_large_btf_corrupt_only_btferror(monkeypatch):
+    """The kernel-sized lookup paths on mutated blobs: BTFError or an answer, nothing else."""
+    import random
+    import corebpf.btf.reader as R
+    monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    monkeypatch.setattr(R, "_LOW16_CHUNK", 7)
+    good = marshal_btf(_small_types())
+    rnd = random.Random(7)
+    for i in range(400):
+        data = bytearray(good)
+        for _ in range(rnd.randint(1, 6)):
+            data[rnd.randrange(len(data))] = rnd.choice((0, 1, 5, 0xFF, rnd.randrange(256)))
+        monkeypatch.setattr(R, "_LOW16", bool(i & 1))
+        try:
+            btf = BTF.from_bytes(bytes(data))
+            for name in ("pair", "int", "e", "fn", "nope", "a"):
+                for tid in btf.find(name):
+                    btf[tid]
+        except BTFError:
+            pass
 
 
 def test_index_cache_roundtrip_and_validation(tmp_path, monkeypatch):
@@ -400,6 +565,25 @@ def test_index_cache_roundtrip_and_validation(tmp_path, monkeypatch):
     other = marshal_btf(types[:3])
     BTF(other, index_cache=path)
     assert list(BTF(data, index_cache=path)._offs) == list(ref._offs)
+
+
+def test_index_cache_not_writable(tmp_path, monkeypatch):
+    """Without write access to the cache directory no column is gathered for a file that
+    cannot be written: lookups use the low16 text."""
+    import corebpf.btf.reader as R
+    monkeypatch.setattr(R, "_SMALL_BTF", 0)
+    monkeypatch.setattr(R, "INDEX_CACHE_DIR", str(tmp_path / "sub"))
+    monkeypatch.setattr(R, "_index_writable", lambda path: False)
+    types = _small_types()
+    data = marshal_btf(types)
+    path = str(tmp_path / "sub" / "x.idx")
+    btf = BTF(data, index_cache=path)
+    assert btf._low16 is not None and btf._names is None and not os.path.exists(path)
+    ref = BTF.from_bytes(data)
+    assert [btf.find(t.name) for t in types] == [ref.find(t.name) for t in types]
+    monkeypatch.undo()
+    assert R._index_writable(str(tmp_path / "x.idx"))
+    assert R._index_writable(str(tmp_path / "new" / "x.idx"))  # created on write
 
 
 def test_kernel_index_cache_env(monkeypatch):

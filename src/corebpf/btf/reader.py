@@ -3,9 +3,10 @@
 Indexing is one pass over the type section that records where each type starts (≈127k
 types for vmlinux, ≈15 ms); a type is decoded into :mod:`corebpf.btf.types` objects only
 when it is asked for, then cached. Names are looked up without per-type work at first: the
-name is searched in the string section, then its offset in the type section (see
-``_lookup_name``). For the running kernel's BTF the index and the name_off column are kept
-in /run/corebpf for later processes of the same boot (≈1 ms instead of ≈15 + 5 ms).
+name is searched in the string section, then its offset among the type section's words (see
+``_lookup_name`` and ``_LOW16``). For the running kernel's BTF the index and the name_off
+column are kept in /run/corebpf for later processes of the same boot (≈1 ms instead of
+≈15 + 5 ms).
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import os
 import stat
 import struct
 import _thread
-from array import array
+from array import array, typecodes
 from bisect import bisect_left
-from itertools import accumulate, repeat
-from operator import getitem
+from itertools import accumulate, compress, repeat
+from operator import getitem, index, is_
 
 TYPE_CHECKING = False  # typing costs ≈3 ms of start-up; type checkers take this as True
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,11 +42,28 @@ NR_KINDS = len(_FIXED_WORDS)
 
 _MAX_DEPTH = 64  # modifier/array chains longer than this are treated as loops
 _SMALL_BTF = 20000  # below this many types the name index decodes every name (robust)
-# Name lookups on a large BTF: the first few scan the type section (≈1.5 ms each), the next
-# ones search a gathered name_off column (≈5 ms once, then ≈0.3 ms each), and after many
-# lookups dicts (≈15 ms once) answer in O(1).
+# Name lookups on a large BTF: up to _SCANS_BEFORE_DICTS of them search the low16 text (see
+# below, ≈0.1 ms each) or, with the index cache in /run, the name_off column kept there
+# (≈0.3 ms each); after that dicts (≈15 ms once) answer in O(1). Without either (no 4-byte
+# code unit array), the first few scan the type section (≈1 ms each) and the next ones a
+# column gathered then (≈4 ms once).
 _SCANS_BEFORE_COLUMN = 3
 _SCANS_BEFORE_DICTS = 64
+# Without a cached name column, a large BTF keeps the low 16 bits of every type-section word
+# as text, one character per word (built in C-level passes at indexing, ≈2 ms for vmlinux
+# in a fresh process, a third of it page faults on the 1.6 MB of text): str.find of one
+# character runs at memchr speed and stops only at whole words, so a lookup takes ≈0.1 ms
+# where bytes.find over the type section takes ≈0.8 ms. The column (≈4 ms to gather) is
+# then not needed before the dicts. Built in chunks of this many words: small copies that
+# malloc reuses (one chunk of 1 MB costs ≈2 ms more in faults on fresh pages).
+_LOW16 = True
+_LOW16_CHUNK = 1 << 15
+# An array of 4-byte code units, which tounicode() turns into text: "u" (wchar_t, 4 bytes on
+# Linux) takes any unit up to U+10FFFF; "w" (Python 3.13+, where "u" is deprecated) decodes
+# UTF-32 strictly, so surrogate units (D800-DFFF) are first folded onto 5800-5FFF (clearing
+# bit 15; the full-word check drops what that adds).
+_UNIT = "w" if "w" in typecodes else ("u" if array("u").itemsize == 4 else None)
+_NO_SURROGATE = bytes(range(0xD8)) + bytes(range(0x58, 0x60)) + bytes(range(0xE0, 0x100))
 POINTER_SIZE = 8
 
 KERNEL_BTF_PATH = "/sys/kernel/btf/vmlinux"
@@ -146,27 +164,30 @@ class BTF:
         tstart = hdr_len + type_off
         self._tstart = tstart
         self._w = memoryview(data)[tstart:tstart + type_len].cast("I")
-        self._strings: dict[int, str] = {}
+        self._strings: dict[int, str] = {0: ""}  # (checked below for base BTF; split: base's)
         self._names: dict | None = None
         self._align_memo: dict[int, int] = {}
         self._sb: bytes | None = None
         self._flav: list[int] | None = None  # own string offsets of names with "___"
+        self._low16: list[tuple[int, str]] | None = None  # see _LOW16
         self._index_cache = index_cache
         cached = _read_index(index_cache, self) if index_cache else None
         if cached is None:
             offs, self._cache = self._index()
-            if index_cache:
+            if index_cache and _index_writable(index_cache):
                 self._offs = offs
                 col = None
                 if len(offs) > _SMALL_BTF:
                     # once per boot, so that every later process finds names in ≈0.3 ms
                     with _NoGC():
-                        col = array("I", self._name_column()).tobytes()
+                        col = self._name_column().tobytes()
                     self._names = {"cache": {}, "scans": _SCANS_BEFORE_COLUMN, "na": col}
                 _write_index(index_cache, offs, len(self._w), col, self._flavor_offsets())
+            elif len(offs) > _SMALL_BTF and _LOW16:
+                self._low16 = _low16_text(data, tstart, len(self._w))
         else:
             offs, col, self._flav = cached
-            self._cache = [None] * len(offs)
+            self._cache = {0: T.VOID}
             if col is not None and len(offs) > _SMALL_BTF:
                 self._names = {"cache": {}, "scans": _SCANS_BEFORE_COLUMN, "na": col}
         self._offs = offs
@@ -262,7 +283,7 @@ class BTF:
         return cls(blob, base, name=f"btf id {btf_id}" + (f" ({kname})" if kname else ""))
 
     # ------------------------------------------------------------------ indexing
-    def _index(self) -> tuple[array, list]:
+    def _index(self) -> tuple[array, dict]:
         """Word index of every type's info word (id order), one pass over the section.
 
         The walk runs as a pipeline of C iterators with no Python frame per type: the offsets
@@ -292,7 +313,9 @@ class BTF:
             if last > n:
                 raise BTFError(f"{self._what()}: type id {self.start_id + len(offs) - 1} "
                                "(vlen) runs past the end of the type section")
-        return offs, [None] * len(offs)
+        # decoded types by id: a dict, not a list of 127k Nones (1 MB of fresh pages to
+        # fault in, ≈0.5 ms, where a lookup decodes a few hundred types)
+        return offs, {0: T.VOID}
 
     def _what(self) -> str:
         return f"BTF {self.name}" if self.name else "BTF"
@@ -345,6 +368,42 @@ class BTF:
         self._strings[off] = s
         return s
 
+    def _strings_at(self, offs: list[int]) -> list[str]:
+        """``[self.string(o) for o in offs]`` (the names of a struct's members: ≈250 for
+        task_struct), decoding what is not cached yet with C-level maps, not a Python loop."""
+        get = self._strings.get
+        names = list(map(get, offs))
+        if None not in names:
+            return names
+        miss = list(compress(offs, map(is_, names, repeat(None))))
+        b0, lo, hi, data = self._base_strs, self._str_start, self._str_end, self._data
+        first, last = min(miss), max(miss)
+        if first < b0 or lo + last - b0 >= hi:  # base strings, or out of range (BTFError)
+            # (string() keeps base strings in the base's cache, not in this one)
+            self._strings.update(zip(miss, map(self.string, miss)))
+            return list(map(get, offs))
+        at = lo - b0  # + string offset = position in data
+        if last - first <= 64 * len(miss):
+            # The table holds strings in order of first use, so a struct's member names
+            # mostly sit together: decode and split that run once and cache every string in
+            # it (≈2× faster than one search per name). Only ASCII, where characters are
+            # bytes, so that lengths give the offsets.
+            run = data[at + first:data.find(b"\0", at + last, hi)]
+            if run.isascii():
+                pieces = run.decode("ascii").split("\0")
+                self._strings.update(zip(accumulate(map((1).__add__, map(len, pieces)),
+                                                    initial=first), pieces))
+                names = list(map(get, offs))
+                if None not in names:
+                    return names
+                # offsets into the middle of a string (a shared suffix)
+                miss = list(compress(offs, map(is_, names, repeat(None))))
+        starts = [at + o for o in miss]
+        ends = map(data.find, repeat(b"\0"), starts, repeat(hi))  # the section ends with NUL
+        raw = map(getitem, repeat(data), map(slice, starts, ends))
+        self._strings.update(zip(miss, map(str, raw, repeat("utf-8"), repeat("replace"))))
+        return list(map(get, offs))
+
     # ------------------------------------------------------------------ fast peeks
     def _words(self, tid: int) -> tuple[BTF, int]:
         """(owning BTF, word index of its btf_type) for an id."""
@@ -382,22 +441,26 @@ class BTF:
 
     # ------------------------------------------------------------------ decoding
     def __getitem__(self, tid: int) -> T.Type:
-        if tid == 0:
-            return T.VOID
+        try:
+            t = self._cache.get(tid)
+        except TypeError:  # unhashable
+            t = None
+        if t is not None and tid.__class__ is int:  # (1.0 or True would find 1)
+            return t
+        if tid.__class__ is not int:
+            try:
+                tid = index(tid)  # bool, numpy integers; not floats
+            except TypeError:
+                raise BTFError(f"type id must be an int, not {type(tid).__name__}") from None
+            return self[tid]
         if tid < self.start_id and self.base is not None and tid > 0:
             return self.base[tid]
-        try:
-            if tid < 0:
-                raise IndexError
-            t = self._cache[tid - self.start_id]
-        except (IndexError, TypeError):
-            if not isinstance(tid, int):
-                raise BTFError(f"type id must be an int, not {type(tid).__name__}") from None
+        if tid == 0:
+            return T.VOID
+        if not self.start_id <= tid < self.start_id + len(self._offs):
             raise BTFError(f"{self._what()}: type id {tid} out of range "
-                           f"(ids 1..{len(self) - 1})") from None
-        if t is None:
-            t = self._decode(tid)
-            self._cache[tid - self.start_id] = t
+                           f"(ids 1..{len(self) - 1})")
+        t = self._cache[tid] = self._decode(tid)
         return t
 
     def get(self, tid: int) -> T.Type | None:
@@ -423,21 +486,15 @@ class BTF:
                 x = w[o + 3]
                 return T.Int(tid, name, st, (x >> 24) & 0x0F, x & 0xFF, (x >> 16) & 0xFF)
             if kind in (STRUCT, UNION):
-                members = []
-                ap = members.append
                 words = w[o + 3:o + 3 + 3 * vlen].tolist()
-                strings = self._strings
-                Member = T.Member
-                for i in range(0, 3 * vlen, 3):
-                    no = words[i]
-                    mname = strings.get(no)
-                    if mname is None:
-                        mname = string(no)
-                    off = words[i + 2]
-                    if kflag:
-                        ap(Member(mname, words[i + 1], off & 0xFFFFFF, off >> 24))
-                    else:
-                        ap(Member(mname, words[i + 1], off))
+                names = self._strings_at(words[0::3])
+                offs = words[2::3]
+                # the per-member work in C (map), not in a Python loop: ≈30% less per struct
+                if kflag:
+                    members = list(map(T.Member, names, words[1::3],
+                                       map((0xFFFFFF).__and__, offs), map((24).__rrshift__, offs)))
+                else:
+                    members = list(map(T.Member, names, words[1::3], offs))
                 return T.Composite(tid, kind, name, st, members)
             if kind in (PTR, TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG):
                 return T.Ref(tid, kind, name, st)
@@ -490,12 +547,13 @@ class BTF:
         raise BTFError(f"{self._what()}: unknown kind {kind} at id {tid}")  # pragma: no cover
 
     # ------------------------------------------------------------------ names
-    def _name_column(self) -> list[int]:
-        """name_off of every own type, in id order (gathered in C: ≈5 ms for vmlinux)."""
+    def _name_column(self) -> array:
+        """name_off of every own type, in id order (gathered in C: ≈4 ms for vmlinux; through
+        a list first it took ≈6 ms)."""
         # the view starts one word early, so an info-word index addresses the name word
         start = self._tstart - 4
         shifted = memoryview(self._data)[start:start + 4 * len(self._w)].cast("I")
-        return list(map(getitem, repeat(shifted), self._offs))
+        return array("I", map(getitem, repeat(shifted), self._offs))
 
     def _name_index(self) -> dict:
         idx = self._names
@@ -589,10 +647,29 @@ class BTF:
         return positions
 
     def _scan_name_off(self, no: int, out: list[int]) -> None:
-        """Append the ids of own types whose name_off is ``no``: its 4-byte value searched in
-        the type section; a hit counts when it is the first word of a type (bisect)."""
+        """Append the ids of own types whose name_off is ``no``: its low 16 bits searched in
+        the low16 text (see _LOW16), else its 4-byte value in the type section; a hit counts
+        when the whole word matches and is the first word of a type (bisect)."""
         offs, s0, t0 = self._offs, self.start_id, self._tstart
         n = len(offs)
+        low = self._low16
+        if low is not None and no & 0xFFFF:  # (a low half of 0 would stop at most words)
+            c = _low16_char(no)
+            w = self._w
+            last = len(w) - 1
+            for first, text in low:
+                find = text.find
+                p = find(c)
+                while p >= 0:
+                    j = first + p  # the word index; a type starting there has info at j + 1
+                    # most hits are type ids or offsets of members and params: the word after
+                    # them has no kind, which is cheaper to see than bisecting the offsets
+                    if w[j] == no and j < last and 0 < (w[j + 1] >> 24) & 0x1F < NR_KINDS:
+                        i = bisect_left(offs, j + 1)
+                        if i < n and offs[i] == j + 1:
+                            out.append(s0 + i)
+                    p = find(c, p + 1)
+            return
         for q in _word_hits(self._data, no, t0, t0 + 4 * len(self._w)):
             j = ((q - t0) >> 2) + 1  # the info-word index a type starting here would have
             i = bisect_left(offs, j)
@@ -608,9 +685,10 @@ class BTF:
         s0 = self.start_id
         if "first" not in idx:
             idx["scans"] += 1
-            if "na" not in idx and idx["scans"] > _SCANS_BEFORE_COLUMN:
+            if ("na" not in idx and idx["scans"] > _SCANS_BEFORE_COLUMN
+                    and self._low16 is None):
                 with _NoGC():
-                    idx["na"] = array("I", self._name_column()).tobytes()
+                    idx["na"] = self._name_column().tobytes()
                 if self._index_cache:
                     _write_index(self._index_cache, self._offs, len(self._w), idx["na"],
                                  self._flavor_offsets())
@@ -631,6 +709,7 @@ class BTF:
                     col.frombytes(na)
                 else:
                     col.extend(self._name_column())
+                self._low16 = None  # the dicts answer from now on
                 n = len(col)
                 idx["last"] = dict(zip(col, range(s0, s0 + n)))
                 idx["first"] = dict(zip(reversed(col), range(s0 + n - 1, s0 - 1, -1)))
@@ -872,6 +951,39 @@ class BTF:
         return bit // 8
 
 
+def _low16_char(no: int) -> str:
+    """The character that stands for a word with these low 16 bits in the low16 text."""
+    lo = no & 0xFFFF
+    return chr(lo & 0x7FFF if _UNIT == "w" and 0xD800 <= lo <= 0xDFFF else lo)
+
+
+def _low16_text(data: bytes | mmap.mmap, start: int, nwords: int) -> list[tuple[int, str]] | None:
+    """The low 16 bits of the u32 words at ``data[start:start + 4 * nwords]`` as text, one
+    character per word, in chunks: ``[(index of the chunk's first word, text), ...]``.
+
+    No per-word Python work: a copy, the high halves zeroed by two strided slice assignments,
+    the buffer taken as 4-byte code units and turned into a str (≤ U+FFFF, so 2 bytes a
+    character; see _UNIT for surrogates). None when this Python has no 4-byte code unit
+    array."""
+    if _UNIT is None:
+        return None
+    out = []
+    with memoryview(data) as view:
+        for first in range(0, nwords, _LOW16_CHUNK):
+            k = min(_LOW16_CHUNK, nwords - first)
+            buf = bytearray(view[start + 4 * first:start + 4 * (first + k)])
+            zeros = bytes(k)
+            buf[2::4] = zeros
+            buf[3::4] = zeros
+            if _UNIT == "w":
+                buf[1::4] = buf[1::4].translate(_NO_SURROGATE)
+            units = array(_UNIT)
+            units.frombytes(buf)
+            del buf
+            out.append((first, units.tounicode()))
+    return out
+
+
 def _word_hits(data: bytes | mmap.mmap, value: int, start: int, end: int) -> list[int]:
     """Positions ``p`` in [start, end) with ``p - start`` 4-aligned holding the u32
     ``value`` (little-endian), in order."""
@@ -918,6 +1030,14 @@ def _index_cache_path(path: str, fd: int) -> str | None:
             f"{st.st_mtime_ns}.idx")
 
 
+def _index_writable(path: str) -> bool:
+    """Whether ``path`` may be created (its directory, or the parent that would hold it, is
+    writable to us): without that, gathering the name column for the file is lost work (a
+    user without write access to /run gets the low16 text instead)."""
+    d = os.path.dirname(path)
+    return os.access(d if os.path.isdir(d) else os.path.dirname(d), os.W_OK)
+
+
 def _read_index(path: str, btf: BTF) -> tuple[memoryview, bytes | None, list[int] | None] | None:
     """The cached (offsets, name column bytes or None, flavor string offsets or None) when
     present and consistent with ``btf`` (first and last type, total length, a sample of
@@ -928,7 +1048,12 @@ def _read_index(path: str, btf: BTF) -> tuple[memoryview, bytes | None, list[int
             # only files this user or root wrote, and nobody else may change
             if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
                 return None
-            blob = f.read()
+            # mapped, not read: a 1 MB read costs ≈0.3 ms of copying and page faults; the
+            # writer replaces the file (os.replace), so our inode never changes under us
+            try:
+                blob = mmap.mmap(f.fileno(), 0, mmap.MAP_PRIVATE, mmap.PROT_READ)
+            except (OSError, ValueError):
+                blob = f.read()
     except OSError:
         return None
     if len(blob) < 20 or blob[:4] != _IDX_MAGIC:
