@@ -192,12 +192,11 @@ def _kernel_at_least(major: int, minor: int) -> bool:
 
 
 def test_uprobe_multi(bpf_prog, target, no_fd_leak):
+    o = corebpf.load(bpf_prog("hook_misc"), programs=["on_multi"])
     if not _kernel_at_least(6, 6):
-        pytest.skip("uprobe.multi links need Linux 6.6+")
-    try:
-        o = corebpf.load(bpf_prog("hook_misc"), programs=["on_multi"])
-    except corebpf.KernelError as e:
-        pytest.skip(f"no uprobe.multi on this kernel (Linux 6.6+): {e}")
+        with o, pytest.raises(link.HookUnavailable, match=r"'on_multi'.*Linux 6.6\+"):
+            link.attach_uprobe_multi(o.programs["on_multi"], target, ["add", "sub"])
+        return
     with o:
         hits = o.maps["hits"]
         prog = o.programs["on_multi"]

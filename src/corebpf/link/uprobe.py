@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 from ..errors import AttachError, KernelError
 from . import _kernel as K
 from ._elf import ElfFile
-from .base import Link, fdnum
+from .base import HookUnavailable, Link, fdnum, prog_name
 from .perf_event import attach_perf_fd, attach_tracefs_probe
 
 BPF_TRACE_UPROBE_MULTI = 48
@@ -148,7 +148,8 @@ def attach_uprobe(program: Any, binary: str, func: str | None = None, *, offset:
                                 config1=ctypes.addressof(pathbuf), config2=off,
                                 sample_period=1, wakeup_events=1)
     except KernelError as e:
-        raise AttachError(f"perf_event_open: {e}", hook=hook, target=target, cause=e) from e
+        raise AttachError(f"program {prog_name(program)!r}: perf_event_open: {e}", hook=hook,
+                          target=target, cause=e) from e
     return attach_perf_fd(program, pfd, hook, target, cookie)
 
 
@@ -164,27 +165,66 @@ def attach_uretprobe(program: Any, binary: str, func: str | None = None, **kw: A
     return attach_uprobe(program, binary, func, retprobe=True, **kw)
 
 
-def attach_uprobe_multi(program: Any, binary: str, funcs: Sequence[str] | str, *,
-                        retprobe: bool = False, pid: int = 0,
-                        cookies: Sequence[int] | None = None,
-                        ref_ctr_offsets: Sequence[int] | None = None) -> Link:
-    """Attach one ``uprobe.multi`` program to many functions of ``binary`` (Linux 6.6+).
+def _kernel_before(major: int, minor: int) -> bool:
+    try:
+        rel = os.uname().release.split("-")[0].split(".")
+        return (int(rel[0]), int(rel[1])) < (major, minor)
+    except (ValueError, IndexError):
+        return False
 
-    ``funcs`` is a list of names or a glob pattern over the binary's function symbols.
+
+def attach_uprobe_multi(program: Any, binary: str,
+                        funcs: Sequence[str] | str | None = None, *,
+                        offsets: Sequence[int] | None = None, retprobe: bool = False,
+                        pid: int = 0, cookies: Sequence[int] | None = None,
+                        ref_ctr_offsets: Sequence[int] | None = None) -> Link:
+    """Attach one ``uprobe.multi`` program to many places of ``binary`` (Linux 6.6+).
+
+    ``funcs`` is a list of function names (``"name+0x4"`` for an offset into one) or a glob
+    pattern over the binary's function symbols (functions sharing an address are probed
+    once); or give raw file ``offsets``. ``cookies`` / ``ref_ctr_offsets``: one per place,
+    with an explicit list. ``pid`` limits the probes to that process.
     """
     hook = "uretprobe.multi" if retprobe else "uprobe.multi"
+    pname = prog_name(program)
+    if (funcs is None) == (offsets is None):
+        raise AttachError(f"program {pname!r}: give funcs (names or a glob) or offsets, "
+                          "not both", hook=hook, target=binary)
     path = resolve_path(binary, pid or None)
-    with ElfFile(path) as elf:
-        if isinstance(funcs, str):
-            import fnmatch
-            names = sorted(n for n in elf.symbols() if "@" not in n
-                           and fnmatch.fnmatchcase(n, funcs))
-            if not names:
-                raise AttachError("no function matches", hook=hook, target=f"{path}:{funcs}")
-        else:
-            names = list(funcs)
-        offs = [elf.symbol_offset(n) for n in names]
+    if offsets is not None:
+        offs = [int(o) for o in offsets]
+        names = [f"{o:#x}" for o in offs]
+    else:
+        with ElfFile(path) as elf:
+            if isinstance(funcs, str):
+                if cookies is not None or ref_ctr_offsets is not None:
+                    raise AttachError(f"program {pname!r}: cookies and ref_ctr_offsets need "
+                                      "an explicit list of functions (a glob's matches "
+                                      "have no fixed order)", hook=hook,
+                                      target=f"{path}:{funcs}")
+                import fnmatch
+                names, offs, seen = [], [], set()
+                for n in sorted(n for n in elf.symbols() if "@" not in n
+                                and fnmatch.fnmatchcase(n, funcs)):
+                    off = elf.symbol_offset(n)
+                    if off not in seen:   # aliases (getppid, __getppid): one probe
+                        seen.add(off)
+                        names.append(n)
+                        offs.append(off)
+                if not names:
+                    raise AttachError(f"program {pname!r}: no function of {path} matches "
+                                      f"{funcs!r}", hook=hook, target=f"{path}:{funcs}")
+            else:
+                names = [str(f) for f in funcs]  # type: ignore[union-attr]
+                offs = [_func_offset(elf, f, hook, path, pname) for f in names]
     n = len(offs)
+    target = f"{path}:{','.join(names)}"
+    if not n:
+        raise AttachError(f"program {pname!r}: no functions given", hook=hook, target=target)
+    for what, seq in (("cookies", cookies), ("ref_ctr_offsets", ref_ctr_offsets)):
+        if seq is not None and len(seq) != n:
+            raise AttachError(f"program {pname!r}: {len(seq)} {what} for {n} places",
+                              hook=hook, target=target)
     pathbuf = ctypes.create_string_buffer(os.fsencode(path))
     a_offs = (ctypes.c_uint64 * n)(*offs)
     a_ck = (ctypes.c_uint64 * n)(*(cookies or [0] * n))
@@ -193,14 +233,42 @@ def attach_uprobe_multi(program: Any, binary: str, funcs: Sequence[str] | str, *
                        ctypes.addressof(a_ref) if ref_ctr_offsets else 0,
                        ctypes.addressof(a_ck) if cookies else 0, n,
                        BPF_F_UPROBE_MULTI_RETURN if retprobe else 0, pid)
-    target = f"{path}:{','.join(names)}"
     try:
         fd = K.link_create(fdnum(program), 0, BPF_TRACE_UPROBE_MULTI, 0, tail)
     except KernelError as e:
-        hint = (" (load the program from a 'uprobe.multi' section: expected attach type "
-                "BPF_TRACE_UPROBE_MULTI)" if e.errno == 22 else "")
-        raise AttachError(f"{e}{hint}", hook=hook, target=target, cause=e) from e
+        eat = getattr(program, "expected_attach_type", None)
+        if e.errno in (22, 95) and eat in (None, BPF_TRACE_UPROBE_MULTI) and \
+                _kernel_before(6, 6):
+            raise HookUnavailable(f"program {pname!r}: uprobe.multi links need Linux 6.6+ "
+                                  f"(this kernel is {os.uname().release}); use uprobe/ "
+                                  "sections, one link per function", hook=hook,
+                                  target=target, command="link_create(uprobe_multi)",
+                                  err=e.errno or 95) from e
+        hint = ""
+        if e.errno == 22:
+            hint = ("; load the program from a 'uprobe.multi' section (expected attach "
+                    "type BPF_TRACE_UPROBE_MULTI)" if eat not in (None, BPF_TRACE_UPROBE_MULTI)
+                    else "; an offset is not an instruction of the file, or bad flags")
+        elif e.errno == 3:
+            hint = f"; no process {pid}"
+        raise AttachError(f"program {pname!r}: {e}{hint}", hook=hook, target=target,
+                          cause=e) from e
     return Link(fd, program, hook, target)
+
+
+def _func_offset(elf: ElfFile, func: str, hook: str, path: str, pname: str) -> int:
+    name, plus, extra = func.partition("+")
+    try:
+        add = int(extra, 0) if plus else 0
+    except ValueError:
+        raise AttachError(f"program {pname!r}: bad offset {extra!r}", hook=hook,
+                          target=f"{path}:{func}") from None
+    try:
+        return elf.symbol_offset(name) + add
+    except AttachError as e:   # the ELF reader names the symbol; say whose attach it was
+        msg = str(e).partition(": ")[2] or str(e)
+        raise AttachError(f"program {pname!r}: {msg}", hook=hook,
+                          target=f"{path}:{func}") from None
 
 
 __all__ = ["attach_uprobe", "attach_uretprobe", "attach_uprobe_multi", "symbol_offset",
