@@ -208,6 +208,10 @@ def test_uprobe_multi_cookies_offsets_pid(obj, hits, no_fd_leak):
     with link.attach_uprobe_multi(prog, path, offsets=[off], cookies=[5], pid=os.getpid()):
         _calls(getuid=2)
     assert hits()[21] == 2
+    # the generic entry point takes raw offsets without a pattern too
+    with link.attach(prog, binary=path, offsets=[off], cookies=[5], pid=os.getpid()):
+        _calls(getuid=1)
+    assert hits()[21] == 3
 
 
 def test_uretprobe_multi_and_section_glob(obj, hits, no_fd_leak):

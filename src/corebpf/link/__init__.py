@@ -180,8 +180,9 @@ def _attach(program: Any, opts: dict[str, Any]) -> Link:
     if base in ("kprobe.multi", "kretprobe.multi"):
         from .kprobe import attach_kprobe_multi
         pattern = rest or opts.pop("symbols", None)
-        if not pattern:
-            raise AttachError("needs a pattern (kprobe.multi/GLOB or symbols=)", hook=base)
+        if not pattern and not opts.get("addresses"):
+            raise AttachError("needs a pattern (kprobe.multi/GLOB, symbols= or addresses=)",
+                              hook=base)
         return attach_kprobe_multi(program, pattern, retprobe=base.startswith("kret"),
                                    **opts)
 
@@ -207,9 +208,9 @@ def _attach(program: Any, opts: dict[str, Any]) -> Link:
         if rest:
             path, _, pat = rest.rpartition(":")
             binary, funcs = binary or path, funcs or pat
-        if not binary or not funcs:
-            raise AttachError("needs uprobe.multi/PATH:PATTERN or binary=, funcs=",
-                              hook=base)
+        if not binary or not (funcs or opts.get("offsets")):
+            raise AttachError("needs uprobe.multi/PATH:PATTERN or binary= with funcs= or "
+                              "offsets=", hook=base)
         return attach_uprobe_multi(program, binary, funcs, retprobe=base.startswith("uret"),
                                    **opts)
 
