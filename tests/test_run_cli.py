@@ -19,12 +19,20 @@ PY = sys.executable
 
 def _run(args: list[str], *, execs: float = 0.0, timeout: float = 60,
          sig_after: float | None = None) -> subprocess.CompletedProcess:
-    """Run ``corebpf run ARGS``; meanwhile exec /bin/true every 0.1 s for ``execs`` s."""
+    """Run ``corebpf run ARGS``; once it is attached, exec /bin/true every 0.1 s for
+    ``execs`` s (and SIGTERM it ``sig_after`` s after it is attached)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     p = subprocess.Popen([PY, "-m", "corebpf", "run", *args], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env)
-    t0 = time.monotonic()
+    early = ""
     try:
+        if execs or sig_after is not None:
+            while True:  # slow under emulation (make test-kernels): wait, do not guess
+                line = p.stderr.readline()
+                early += line
+                if not line or "Ctrl-C or SIGTERM to stop" in line:
+                    break
+        t0 = time.monotonic()
         while time.monotonic() - t0 < execs and p.poll() is None:
             subprocess.run(["/bin/true"])
             time.sleep(0.1)
@@ -32,6 +40,7 @@ def _run(args: list[str], *, execs: float = 0.0, timeout: float = 60,
             time.sleep(max(0.0, sig_after - (time.monotonic() - t0)))
             p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=timeout)
+        err = early + err
     finally:
         if p.poll() is None:
             p.kill()

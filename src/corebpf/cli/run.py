@@ -415,6 +415,9 @@ def run(args: argparse.Namespace) -> int:
         def on_term(signum: int, frame: Any) -> None:
             raise _Stop()
         old_term = signal.signal(signal.SIGTERM, on_term)
+        # scripts and tests start their workload once this is printed (bpftrace does alike)
+        print(f"corebpf run: attached {len(obj.links)} link(s); Ctrl-C or SIGTERM to stop",
+              file=sys.stderr, flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
         try:
             while True:
