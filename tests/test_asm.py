@@ -321,3 +321,16 @@ def test_fuzz_decode_disasm_parse():
             again = asm.parse_insn(text)
             assert str(again) == text
     check()
+
+
+@pytest.mark.parametrize("text,raw", [
+    ("(bf) r2 = addr_space_cast(r1, 0, 1)", "bf12010001000000"),
+    ("(bf) r3 = addr_space_cast(r4, 1, 0)", "bf43010000000100"),
+    ("(bf) r1 = &(void __percpu *)(r2)", "bf21000001000000"),
+])
+def test_parse_arena_and_percpu_moves(text, raw):
+    """clang-22 arena code (addr_space_cast) and the kernel's inlined per-CPU address
+    moves print and parse back to the same instruction."""
+    ins = asm.parse_insn(text)
+    assert ins.encode().hex() == raw
+    assert asm.disasm(bytes.fromhex(raw)) == [text]

@@ -203,7 +203,9 @@ def test_every_test_program_compiles(kernel_header, tmp_path):
     subprocess.run([*CLANG, "-x", "c-header", str(inc / "vmlinux.h"), "-o",
                     str(inc / "vmlinux.h.pch")], check=True)
     pch = ["-include", str(inc / "vmlinux.h")]
-    for src in sorted(PROGS.glob("*.bpf.c")):
+    # modern_*.bpf.c need clang >= 18 and libbpf >= 1.4 headers: tests/test_modern.py
+    # compiles them with clang-22 against this same dumper's vmlinux.h
+    for src in sorted(p for p in PROGS.glob("*.bpf.c") if not p.name.startswith("modern_")):
         r = subprocess.run([*CLANG, *multiarch, *pch, "-I", str(inc), "-I", str(PROGS),
                             "-c", str(src),
                             "-o", str(tmp_path / (src.stem + ".o"))],

@@ -26,7 +26,9 @@ import pytest
 from conftest import BUILD, PROGS, ROOT, build_prog
 
 ORACLE_SRC = ROOT / "tests" / "oracle" / "oracle.c"
-ALL_PROGS = sorted(p.name[:-len(".bpf.c")] for p in PROGS.glob("*.bpf.c"))
+# modern_*.bpf.c need clang ≥ 18 and libbpf ≥ 1.4 headers: tests/test_modern.py has them
+ALL_PROGS = sorted(p.name[:-len(".bpf.c")] for p in PROGS.glob("*.bpf.c")
+                   if not p.name.startswith("modern_"))
 # the prebuilt objects shipped with the ready-made tools: real-world CO-RE programs
 # objects that include libbpf headers needing the multiarch include dir (usdt.bpf.h)
 EXTRA_FLAGS = {"hook_usdt": ("-idirafter", "/usr/include/x86_64-linux-gnu")}
@@ -69,7 +71,22 @@ def _maps_key(m: list) -> tuple:
     return (name, mtype, ks, vs, me, flags)
 
 
-def normalize(prog: dict) -> list[tuple]:
+# libbpf ≥ 1.5 loads SEC("usdt") programs as uprobe_multi programs (expected attach type
+# BPF_TRACE_UPROBE_MULTI) where the kernel has uprobe_multi links, libbpf 1.1 as plain
+# kprobes: the kernel then inlines another implementation of bpf_get_attach_cookie, so the
+# translated helper calls differ by address. For those programs only, compare() is told to
+# compare helper calls as "a helper call" (tests/test_modern.py keeps the strict comparison
+# against libbpf 1.5).
+def usdt_programs(obj: Path) -> set[str]:
+    from corebpf.object import open_object
+    try:
+        return {n for n, p in open_object(obj).programs.items()
+                if p.section.split("/", 1)[0] in ("usdt", "usdt.s")}
+    except Exception:  # noqa: BLE001 - an object corebpf cannot open is reported elsewhere
+        return set()
+
+
+def normalize(prog: dict, helper_calls_may_differ: bool = False) -> list[tuple]:
     """Translated instructions with map ids replaced by the map's identity."""
     raw = bytes.fromhex(prog["insns"])
     maps = {int(k): _maps_key(v) for k, v in prog["maps"].items()}
@@ -92,7 +109,10 @@ def normalize(prog: dict) -> list[tuple]:
                 out.append((i, code, regs, off, imm, imm2))
             i += 2
             continue
-        out.append((i, code, regs, off, imm))
+        if helper_calls_may_differ and code == 0x85 and src == 0:
+            out.append((i, code, regs, off, "helper call"))
+        else:
+            out.append((i, code, regs, off, imm))
         i += 1
     return out
 
@@ -104,7 +124,8 @@ def _first_diff(a: list, b: list) -> str:
     return f"lengths {len(a)} vs {len(b)}"
 
 
-def compare(name: str, ref: dict, got: dict) -> list[str]:
+def compare(name: str, ref: dict, got: dict, *, helper_calls_may_differ: bool = False
+            ) -> list[str]:
     problems = []
     if ref["type"] != got["type"]:
         problems.append(f"{name}: program type {ref['type']} (libbpf) vs {got['type']}")
@@ -113,7 +134,8 @@ def compare(name: str, ref: dict, got: dict) -> list[str]:
             problems.append(f"{name}: {key} {ref.get(key)} (libbpf) vs {got.get(key)}")
     if ref["kname"] != got["kname"]:
         problems.append(f"{name}: kernel name {ref['kname']!r} vs {got['kname']!r}")
-    a, b = normalize(ref), normalize(got)
+    a = normalize(ref, helper_calls_may_differ)
+    b = normalize(got, helper_calls_may_differ)
     if a != b:
         problems.append(f"{name}: translated instructions differ ({len(a)} vs {len(b)} "
                         f"insns); first difference: {_first_diff(a, b)}")
@@ -192,13 +214,14 @@ def test_same_as_libbpf(prog: str, oracle: Path, pin_dir: Path, by_name_pins) ->
     pins = sorted(str(p) for p in pin_dir.iterdir())
     got = run_oracle(oracle, "pinned", *pins) if pins else {}
     problems = []
+    usdt = usdt_programs(obj)
     for name, d in loaded_by_libbpf.items():
         if name not in got or "error" in got[name]:
             line = next((ln for ln in output.splitlines() if ln.startswith(name + ":")),
                         output.strip()[-400:])
             problems.append(f"{name}: libbpf loads it, corebpf does not: {line}")
             continue
-        problems.extend(compare(name, d, got[name]))
+        problems.extend(compare(name, d, got[name], helper_calls_may_differ=name in usdt))
     assert not problems, "\n".join(problems)
     if not loaded_by_libbpf:
         pytest.skip(f"libbpf loads no program of {prog} on this kernel: "

@@ -300,3 +300,22 @@ def test_bpf_cookie_as_libbpf_probes_it():
     exts = [K("LINUX_HAS_BPF_COOKIE", "int", 4, offset=0)]
     assert kconfig_contents(exts, 4) == want.to_bytes(4, "little")
     assert linker._has_bpf_cookie() == want
+
+
+def test_exception_callback_is_placed_last():
+    """A program's exception callback (decl tag exception_callback:<name>) is called by
+    nothing, yet goes into the program after all it calls, as libbpf places it; a callback
+    the program also calls is not placed twice; an unknown one is a LinkError."""
+    main, funcs = objects()
+    funcs["exc"] = fn("exc", ".text", MOV0 + EXIT, sec_off=8)
+    main.exception_cb = "exc"
+    out = link(main, funcs, R())
+    assert [f.name for _, f in out.layout] == ["main", "sub_a", "sub_b", "cb", "exc"]
+    assert [off for off, _ in out.func_info] == [0, 8, 12, 14, 16]
+    main.exception_cb = "sub_b"
+    assert [f.name for _, f in link(main, funcs, R()).layout] == ["main", "sub_a", "sub_b",
+                                                                  "cb"]
+    main.exception_cb = "nope"
+    with pytest.raises(LinkError, match="nope"):
+        link(main, funcs, R())
+    assert ProgramSpec("p", "xdp", bytearray(EXIT)).copy().exception_cb is None

@@ -390,3 +390,65 @@ def test_struct_ops(bpf_prog):
     members = [x.name for x in st.members]
     assert s.programs["cc_init"].expected_attach_type == members.index("init")
     assert s.programs["cc_init"].type == U.PROG_TYPE_STRUCT_OPS
+
+
+def test_exception_callback_decl_tag(tmp_path):
+    """__exception_cb(cb) on a program (BTF decl tag exception_callback:cb on its global
+    FUNC) names the callback in ProgramSpec.exception_cb; a tag naming no global subprogram
+    is an ObjectError naming it."""
+    import shutil
+    import subprocess
+    from corebpf.errors import ObjectError
+    from corebpf.spec import ObjectSpec
+    if not shutil.which("clang"):
+        pytest.skip("needs clang")
+    src = ('#define SEC(s) __attribute__((section(s), used))\n'
+           '#define EXC(n) __attribute__((btf_decl_tag("exception_callback:" #n)))\n'
+           'char LICENSE[] SEC("license") = "GPL";\n'
+           '__attribute__((noinline)) int cb(unsigned long long c) { return c + 1; }\n'
+           'SEC("tc") EXC(CB) int prog(void *ctx) { return ctx != 0; }\n'
+           'SEC("tc") int other(void *ctx) { return 0; }\n')
+    for cb, ok in (("cb", True), ("missing", False)):
+        c = tmp_path / f"exc_{cb}.bpf.c"
+        c.write_text(src.replace("(CB)", f"({cb})"))
+        o = c.with_suffix(".o")
+        subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-c", str(c), "-o", str(o)],
+                       check=True, capture_output=True)
+        if ok:
+            spec = ObjectSpec.from_file(str(o))
+            assert spec.programs["prog"].exception_cb == "cb"
+            assert spec.programs["other"].exception_cb is None
+        else:
+            with pytest.raises(ObjectError, match="missing"):
+                ObjectSpec.from_file(str(o))
+
+
+def test_libbpf_1_5_map_views(tmp_path):
+    """As libbpf (>= 1.2) sees maps at open: a data section holding only __hidden or static
+    variables is not mmapable (one exported variable makes it so), and a ring buffer
+    declared without a size keeps max_entries 0 (the kernel refuses it, as with libbpf).
+    ("?.struct_ops" maps: tests/progs/modern_struct_ops_optional.bpf.c, test_modern.py.)"""
+    import shutil
+    import subprocess
+    from pathlib import Path
+    from corebpf import uapi as U
+    from corebpf.spec import ObjectSpec
+    if not shutil.which("clang") or not Path("/usr/include/bpf/bpf_helpers.h").exists():
+        pytest.skip("needs clang and libbpf-dev")
+    c = tmp_path / "views.bpf.c"
+    c.write_text('#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
+                 'char LICENSE[] SEC("license") = "GPL";\n'
+                 '__hidden int hid;\n'
+                 'static int st SEC(".data.priv") = 1;\n'
+                 'int pub SEC(".data.pub") = 1;\n'
+                 'struct { __uint(type, BPF_MAP_TYPE_RINGBUF); } rb0 SEC(".maps");\n'
+                 'SEC("xdp") int f(void *ctx) { return hid + st + pub; }\n')
+    o = tmp_path / "views.bpf.o"
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-idirafter",
+                    "/usr/include/x86_64-linux-gnu", "-c", str(c), "-o", str(o)],
+                   check=True, capture_output=True)
+    spec = ObjectSpec.from_file(str(o))
+    assert not spec.maps[".bss"].flags & U.F_MMAPABLE
+    assert not spec.maps[".data.priv"].flags & U.F_MMAPABLE
+    assert spec.maps[".data.pub"].flags & U.F_MMAPABLE
+    assert spec.maps["rb0"].max_entries == 0

@@ -888,6 +888,8 @@ def _patterns() -> list:
             ("jmp", rf"if {_R} (\S+) (?:{_R}|(0x[0-9a-f]+|-?\d+)) goto pc([+-]\d+)"),
             ("bswap", r"r(\d+) = (bswap|be|le)(-?\d+) r(\d+)"),
             ("neg", rf"{_R} = -{_R}"),
+            ("addrcast", r"r(\d+) = addr_space_cast\(r(\d+), (\d+), (\d+)\)"),
+            ("percpu", r"r(\d+) = &\(void __percpu \*\)\(r(\d+)\)"),
             ("ldimm", r"r(\d+) = (map\[(id|idx):(\d+)\](?:\[0\])?(?:\+(\d+))?|subprog\[([+-]\d+)\]"
                       r"|btf_id\[(\d+)\]|0x[0-9a-f]+)"),
             ("st", rf"\*{mem} = (-?\d+)"),
@@ -978,6 +980,13 @@ def _from_match(name: str, g: tuple, body: str) -> Instruction:
                            int(bits))
     if name == "neg":
         return Instruction((ALU if g[0] == "w" else ALU64) | NEG, int(g[1]))
+    if name == "addrcast":   # arena pointer cast: off 1, imm = dst space << 16 | src space
+        d, sreg, to_as, from_as = map(int, g)
+        if to_as > 0xFFFF or from_as > 0xFFFF:
+            raise AsmError(f"address space out of range in {body!r}")
+        return Instruction(ALU64 | MOV | X, d, sreg, 1, _s32((to_as << 16) | from_as))
+    if name == "percpu":     # per-CPU address of a per-CPU pointer (inlined by the kernel)
+        return Instruction(ALU64 | MOV | X, int(g[0]), int(g[1]), 0, 1)
     if name == "ldimm":
         d, whole, kind, num, plus, sub, btf = g
         d = int(d)

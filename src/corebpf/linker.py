@@ -183,6 +183,15 @@ def link(entry: Any, functions: dict[str, Any], resolver: Resolver | None,
 
     start = place(entry)
     process(entry, start)
+    cb = getattr(entry, "exception_cb", None)
+    if cb is not None and cb not in placed:
+        # nothing calls an exception callback: the kernel finds it through a decl tag and
+        # wants it in func_info, so it goes after everything the program calls (libbpf)
+        target = functions.get(cb)
+        if target is None:
+            raise LinkError(f"{entry.name}: unknown exception callback {cb!r}", file=file,
+                            section=entry.section, symbol=cb)
+        process(target, place(target))
     if resolver is not None:
         for f_start, fn in out.layout:
             _resolve_data(out, fn, f_start, resolver, kfunc_fds, file)

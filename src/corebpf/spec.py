@@ -83,12 +83,15 @@ class ProgramSpec:
       global_func     True for STB_GLOBAL symbols
       btf_func_id     BTF FUNC id of this function (0 if no BTF)
       autoload        False for ``SEC("?...")`` programs (libbpf: not loaded by default)
+      exception_cb    name of the subprogram a BTF decl tag ``exception_callback:<name>``
+                      on this function names (``__exception_cb``), or None: the linker
+                      appends it even though nothing calls it, as libbpf ≥ 1.3 does
     """
 
     __slots__ = ("name", "section", "type", "expected_attach_type", "attach_to", "flags",
                  "sec_def", "insns", "section_offset", "relocations", "func_info",
                  "line_info", "core_relos", "license", "kern_version", "is_subprog",
-                 "global_func", "btf_func_id", "autoload")
+                 "global_func", "btf_func_id", "autoload", "exception_cb")
 
     def __init__(self, name: str, section: str, insns: bytearray, *, type: int = 0,
                  expected_attach_type: int | None = None, attach_to: str = "",
@@ -117,6 +120,7 @@ class ProgramSpec:
         self.is_subprog = is_subprog
         self.global_func = global_func
         self.btf_func_id = btf_func_id
+        self.exception_cb: str | None = None
 
     @property
     def sleepable(self) -> bool:
@@ -434,6 +438,8 @@ _PSEUDO_CALL = 1
 _INSN = struct.Struct("<BBhi")
 _IMM = struct.Struct("<i")
 _U32 = struct.Struct("<I")
+_MAP_TYPE_ARENA = 33
+ARENA_SECTION = ".addr_space.1"   # clang's section for __attribute__((address_space(1)))
 _MAX_FIELD_DEPTH = 32
 # Largest global-data section we materialize (the kernel refuses array values above
 # KMALLOC_MAX_SIZE, a few MiB; .bss sizes are not bounded by the file, so check them)
@@ -472,11 +478,12 @@ def internal_map_name(obj_name: str, section: str) -> str:
 
 
 def _ringbuf_size(n: int) -> int:
-    """libbpf rounds ring buffer sizes up to a power-of-two number of pages."""
+    """libbpf rounds ring buffer sizes up to a power-of-two number of pages; 0 stays 0
+    (libbpf ≥ 1.0: a size the user forgot is refused by the kernel, not made one page)."""
     import mmap
     page = mmap.PAGESIZE
     if n <= 0:
-        return page
+        return 0
     mul = page
     while mul < n and mul < (1 << 32):
         mul <<= 1
@@ -541,6 +548,9 @@ class _Builder:
         self.text_idx = -1
         self.maps_idx = -1          # .maps
         self.legacy_idx = -1        # maps
+        self.arena_idx = -1         # .addr_space.1: global __arena variables
+        self.arena_map: MapSpec | None = None
+        self.hidden_vars: set[tuple[int, str]] = set()  # (section idx, name), __hidden
         self.data_secs: dict[int, str] = {}     # section index -> internal kind
         self.exec_secs: list[Any] = []
         self.funcs_by_sec: dict[int, list[_Func]] = {}
@@ -549,6 +559,7 @@ class _Builder:
         self._map_sizes: dict[str, int] = {}
         self._values_off: dict[str, int] = {}
         self.st_ops_secs: list[Any] = []
+        self.opt_st_ops_secs: list[Any] = []   # SEC("?.struct_ops[.link]")
 
     def err(self, msg: str, *, section: Any = None, symbol: str | None = None,
             offset: int | None = None) -> ObjectError:
@@ -577,8 +588,13 @@ class _Builder:
             elif (n == ".struct_ops" or n.startswith(".struct_ops.")) and \
                     s.type == E.SHT_PROGBITS and s.size:
                 self.st_ops_secs.append(s)
+            elif (n == "?.struct_ops" or n.startswith("?.struct_ops.")) and \
+                    s.type == E.SHT_PROGBITS and s.size:
+                self.opt_st_ops_secs.append(s)
             elif n == "maps":
                 self.legacy_idx = s.index
+            elif n == ARENA_SECTION and s.size:
+                self.arena_idx = s.index
             elif s.is_exec and s.size > 0:
                 if n == ".text":
                     self.text_idx = s.index
@@ -595,6 +611,8 @@ class _Builder:
             if sym.type in (E.STT_OBJECT, E.STT_FUNC, E.STT_NOTYPE) and sym.name \
                     and 0 < sym.shndx < E.SHN_LORESERVE:
                 self.sym_value.setdefault((sym.shndx, sym.name), sym.value)
+                if sym.other & 3 in (1, 2) and sym.shndx in self.data_secs:
+                    self.hidden_vars.add((sym.shndx, sym.name))  # STV_INTERNAL/HIDDEN
         self._collect_functions()
         self._collect_externs()
         if self.maps_idx >= 0:
@@ -602,9 +620,12 @@ class _Builder:
         if self.legacy_idx >= 0:
             self._legacy_maps()
         self._internal_maps()
+        self._arena_data()
         self._kconfig_map()
         for sec in self.st_ops_secs:
             self._struct_ops(sec)
+        if self.opt_st_ops_secs:
+            self._optional_struct_ops()
         self._program_relocations()
         self._map_relocations()
         self._ext_info()
@@ -909,7 +930,10 @@ class _Builder:
             if ds is not None:
                 for vi in ds.vars:
                     v = self._btf(vi.type, f"{name} variable", name)
-                    if v.kind == T.VAR and v.linkage != T.LINKAGE_STATIC:
+                    # __hidden globals count as static: libbpf makes them so in BTF before
+                    # it decides (libbpf ≥ 1.2's view; the loader did the same at load)
+                    if v.kind == T.VAR and v.linkage != T.LINKAGE_STATIC and \
+                            (idx, v.name) not in self.hidden_vars:
                         mmapable = True
             if mmapable:
                 flags |= U.F_MMAPABLE
@@ -1055,6 +1079,33 @@ class _Builder:
         spec.maps[".kconfig"] = m
         spec.datasec_sizes[".kconfig"] = off
 
+    # -- arena ----------------------------------------------------------------------------
+    def _arena_data(self) -> None:
+        """Global ``__arena`` variables live in ``.addr_space.1``; their initial bytes
+        become the ``contents`` of the object's one BPF_MAP_TYPE_ARENA map (the loader
+        copies them to the start of the arena once it is mmapped, as libbpf 1.5 does)."""
+        arenas = [m for m in self.spec.maps.values() if m.type == _MAP_TYPE_ARENA]
+        if len(arenas) > 1:
+            raise self.err(f"map {arenas[1].name!r}: only one ARENA map per object is "
+                           f"supported ({arenas[0].name!r} is one too)", section=".maps",
+                           symbol=arenas[1].name)
+        if self.arena_idx < 0:
+            return
+        sec = self.elf.sections[self.arena_idx]
+        if not arenas:
+            raise self.err("global __arena variables need an ARENA map declared in "
+                           'SEC(".maps")', section=sec)
+        m = self.arena_map = arenas[0]
+        size = sec.size
+        import mmap
+        page = mmap.PAGESIZE  # an arena holds max_entries pages
+        if (size + page - 1) // page > m.max_entries:
+            raise self.err(f"ARENA map {m.name!r} ({m.max_entries} pages) is too small for "
+                           f"the {size} bytes of global __arena variables", section=sec,
+                           symbol=m.name)
+        from . import elf as E
+        m.contents = bytearray(size) if sec.type == E.SHT_NOBITS else bytearray(sec.data())
+
     # -- relocations ----------------------------------------------------------------------
     def _program_relocations(self) -> None:
         spec = self.spec
@@ -1160,6 +1211,10 @@ class _Builder:
             if name is None:
                 raise self.err(f"no map at offset {sym.value:#x} of {tsec.name!r}", **where)
             return Relocation(i, RELO_MAP, name)
+        if shndx == self.arena_idx and self.arena_map is not None:
+            # a global __arena variable: a pointer into the arena map's memory (libbpf
+            # ≥ 1.4 turns it into a map value reference of the arena map, like .data)
+            return Relocation(i, RELO_DATA, self.arena_map.name, sym.value + imm)
         if shndx in self.data_secs:
             off = sym.value + imm
             if not 0 <= off <= tsec.size:
@@ -1169,12 +1224,26 @@ class _Builder:
         raise self.err(f"reference to section {tsec.name!r}, which is neither a map, global "
                        "data nor code", **where)
 
-    def _struct_ops(self, sec: Any) -> None:
+    def _optional_struct_ops(self) -> None:
+        """SEC("?.struct_ops[.link]") variables are struct_ops maps libbpf (>= 1.4) does not
+        create unless asked (autocreate off); corebpf leaves them out. A struct_ops program
+        that only such maps use is then not loaded either (libbpf's
+        bpf_object_adjust_struct_ops_autoload), instead of failing the whole object."""
+        created = {p for m in self.spec.maps.values() for p in m.struct_ops_progs.values()}
+        for sec in self.opt_st_ops_secs:
+            for prog in self._struct_ops(sec, optional=True):
+                if prog not in created:
+                    self.spec.programs[prog].autoload = False
+
+    def _struct_ops(self, sec: Any, optional: bool = False) -> set[str]:
         """struct_ops maps: one per variable of a .struct_ops* section, as libbpf makes them;
-        function pointers come from the section's relocations."""
+        function pointers come from the section's relocations. ``optional`` (a
+        "?.struct_ops" section): the maps are only read, not added to the spec. Returns the
+        names of the programs the section's maps use."""
         from . import uapi as U
         from .btf import types as T
         spec, btf = self.spec, self.btf
+        used: set[str] = set()
         ds = self._datasec(sec.name)
         if ds is None:
             raise self.err("struct_ops maps need BTF (a DATASEC for the section)", section=sec)
@@ -1196,11 +1265,12 @@ class _Builder:
                                offset=off)
             if var.name in spec.maps:
                 raise self.err("duplicate map name", section=sec, symbol=var.name)
-            flags = U.F_LINK if sec.name.startswith(".struct_ops.link") else 0
+            flags = U.F_LINK if sec.name.lstrip("?").startswith(".struct_ops.link") else 0
             m = MapSpec(var.name, U.MAP_TYPE_STRUCT_OPS, 4, st.size, 1, flags,
                         value_type=st.id, contents=bytearray(data[off:off + st.size]),
                         internal="struct_ops", section=sec.name, section_offset=off, btf=btf)
-            spec.maps[var.name] = m
+            if not optional:
+                spec.maps[var.name] = m
             mine.append((off, off + st.size, m, st))
         for r in self.elf.relocations(sec):
             where = dict(section=sec, symbol=r.symbol.name, offset=r.offset)
@@ -1221,8 +1291,11 @@ class _Builder:
                 raise self.err(f"member {mem.name!r} must point to a struct_ops program",
                                **where)
             m.struct_ops_progs[mem.name] = prog.name
-            # libbpf passes the member index as the expected attach type
-            prog.expected_attach_type = idx
+            used.add(prog.name)
+            if not optional:
+                # libbpf passes the member index as the expected attach type
+                prog.expected_attach_type = idx
+        return used
 
     def _map_relocations(self) -> None:
         """Initial slots of prog arrays and map-in-map from the relocations in .maps."""
@@ -1337,3 +1410,37 @@ class _Builder:
                 p.core_relos = _rebase(cr, f.start, f.end, lambda x: x.insn_off)
                 if p.func_info and p.func_info[0][0] == 0:
                     p.btf_func_id = p.func_info[0][1]
+        self._exception_callbacks()
+
+    def _exception_callbacks(self) -> None:
+        """``__exception_cb(cb)`` is a decl tag ``exception_callback:cb`` on the main
+        program's global FUNC; the kernel looks the callback up in the program's func_info,
+        so it must be placed in the program although no instruction calls it."""
+        btf, spec = self.btf, self.spec
+        prefix = "exception_callback:"
+        # a bytes search of the blob spares walking every type of objects without one
+        if btf is None or prefix.encode() not in btf.raw:
+            return
+        from .btf import types as T
+        for tid in btf:
+            if btf.kind_of(tid) != T.DECL_TAG or not btf.name_of(tid).startswith(prefix):
+                continue
+            tag = self._btf(tid, "exception callback tag")
+            if tag.component_idx != -1:
+                continue
+            func = self._btf(tag.type, "exception callback tag target")
+            cb = tag.name[len(prefix):]
+            if not isinstance(func, T.Func) or func.linkage != T.LINKAGE_GLOBAL:
+                raise self.err(f"decl tag {tag.name!r} is not on a global (main program) "
+                               "function", symbol=cb)
+            main = spec.programs.get(func.name)
+            if main is None:
+                continue
+            if not cb:
+                raise self.err(f"program {func.name!r}: empty exception_callback decl tag",
+                               symbol=func.name)
+            sub = spec.functions.get(cb)
+            if sub is None or not sub.is_subprog or not sub.global_func:
+                raise self.err(f"program {func.name!r}: exception callback {cb!r} is not a "
+                               "global subprogram of this object", symbol=cb)
+            main.exception_cb = cb

@@ -2,7 +2,8 @@
 // (no kernel needed). Prints one JSON document on stdout:
 //   {"programs": [{name, section, type, expected_attach_type, insns, autoload}],
 //    "maps": [{name, type, key_size, value_size, max_entries, flags, numa_node,
-//              map_extra, btf_key_type_id, btf_value_type_id, internal, initial_size}]}
+//              map_extra, btf_key_type_id, btf_value_type_id, internal, initial_size,
+//              initial_fnv, pin_path, autocreate, inner}]}
 // Build: gcc -O1 -o spec_oracle spec_oracle.c -lbpf
 #include <stdio.h>
 #include <string.h>
@@ -94,6 +95,7 @@ int main(int argc, char **argv)
 		printf(", \"initial_fnv\": \"%016llx\", \"pin_path\": ",
 		       init ? fnv1a(init, sz) : 0ULL);
 		jstr(bpf_map__pin_path(map));
+		printf(", \"autocreate\": %d", bpf_map__autocreate(map));
 		inner = bpf_map__inner_map(map);
 		if (inner)
 			printf(", \"inner\": {\"type\": %d, \"key_size\": %u, \"value_size\": %u, "
