@@ -109,3 +109,28 @@ def test_run_stats_visible_in_info(no_fd_leak):
     with _sys.enable_stats(), Program.load(XDP, ret(2)) as p:
         p.test_run(b"\0" * 64, repeat=5)
         assert p.info().run_cnt >= 5
+
+
+def test_failing_instruction_scans_from_the_end():
+    """The last `N: (op)` line wins; a rotated log may start mid-line; state lines and
+    `from A to B` lines are not instructions."""
+    from corebpf.programs import explain_verifier_error
+    log = ("e_w=scalar()\n3: (61) r3 = *(u32 *)(r1 +0)\n4: (0f) r0 += r3\n"
+           "from 4 to 3: R0=1\n3: R0=1\nBPF program is too large. Processed 1000001 insn\n"
+           "processed 1000001 insns (limit 1000000)\n")
+    assert failing_instruction(log) == 4
+    assert failing_instruction("nothing here\n\n") is None and failing_instruction("") is None
+    assert failing_instruction("12: (95) exit") == 12
+    e = VerifierError("p", 7, log)
+    e.log_truncated = "tail"
+    got = explain_verifier_error(e, "p", lambda i: f"x.c:{i}: line")
+    assert got.instruction == 4 and got.source == "x.c:4: line"
+    assert "too large" in str(got) and "at 4: (0f) r0 += r3" in str(got)
+    # a log cut at its end (kernels before 6.4 keep the start): its last instruction is
+    # not the one refused, so none is named
+    e = VerifierError("p", 7, "0: (b7) r0 = 0\n1: (05) goto pc-2\n")
+    e.log_truncated = "head"
+    got = explain_verifier_error(e, "p", lambda i: f"x.c:{i}: line")
+    assert got.instruction is None and got.source is None
+    assert "keeps its start" in str(got)
+

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # annotations only: typing costs ~3 ms of start-up
     from typing import Any, Iterable
 
 from .errors import (Error, KernelError, NotFound, NotSupported, PermissionDenied,
-                     VerifierError)
+                     VerifierError, _last_log_line)
 
 
 class ClosedError(Error, ValueError):
@@ -650,6 +650,17 @@ def _fd_array(fds: Iterable[Any] | None, keep: list) -> tuple[int, int]:
     return _addressof(arr), len(nums)
 
 
+# the retry log that explains a refusal: libbpf's first retry size (BPF_LOG_BUF_SIZE); unlike
+# libbpf we do not double it past this, which for a program refused after the verifier's
+# 1M-instruction budget would mean verifying again at 32, 64, ... 512 MiB
+RETRY_LOG_MAX = 1 << 24
+
+
+def _log_end(text: str, size: int = 1 << 16) -> str:
+    """The end of a verifier log, where its verdict is: a log may hold 16 MiB."""
+    return text[-size:] if len(text) > size else text
+
+
 def prog_load_with_log(prog_type: int, insns: Any, license: str | bytes = "GPL", *,
                        log_level: int = 0, log_size: int = 0, kern_version: int = 0,
                        prog_flags: int = 0, prog_name: str | bytes | None = None,
@@ -661,15 +672,21 @@ def prog_load_with_log(prog_type: int, insns: Any, license: str | bytes = "GPL",
                        attach_prog_fd: Any = None, attach_btf_obj_fd: Any = None,
                        fd_array: Iterable[Any] | None = None, fd_array_cnt: bool = False,
                        prog_token_fd: Any = None, retry_log: bool = True,
-                       max_log_size: int = 1 << 30) -> tuple[FD, str]:
+                       max_log_size: int = 1 << 30,
+                       retry_log_size: int = RETRY_LOG_MAX) -> tuple[FD, str]:
     """BPF_PROG_LOAD; returns (fd, verifier log).
 
     ``insns`` is any buffer of 8-byte instructions. With ``log_level`` > 0 the log buffer
     starts at ``log_size`` (default 64 KiB) and grows (to the kernel's ``log_true_size``
-    when it reports one) whenever the kernel says ENOSPC. On failure with ``log_level`` 0
-    and ``retry_log``, the load is repeated with ``log_level=1`` to get the verifier's
-    explanation. Verifier refusals raise :class:`VerifierError` with the full log; EPERM
-    raises PermissionDenied.
+    when it reports one) whenever the kernel says ENOSPC, up to ``max_log_size`` (a log
+    that does not fit fails even a load the verifier accepts). On failure with
+    ``log_level`` 0 and ``retry_log``, the load is repeated with ``log_level=1`` to get the
+    verifier's explanation, with a log of at most ``retry_log_size`` (16 MiB): a program
+    the verifier gives up on after its 1M-instruction budget logs hundreds of MB, and the
+    kernel (6.4+) keeps the tail, which holds the failing instruction. Verifier refusals
+    raise :class:`VerifierError` with the log (``.log_truncated``: None, ``"tail"`` = only
+    the end was kept, ``"head"`` = only the start, kernels before 6.4); EPERM raises
+    PermissionDenied.
     """
     keep: list = []
     ia, ilen, k = buffer_address(insns)
@@ -728,22 +745,37 @@ def prog_load_with_log(prog_type: int, insns: Any, license: str | bytes = "GPL",
         if err == _errno.ENOSPC and level and lsize < max_log_size:
             lsize = min(max(lsize * 4, true_size + 1), max_log_size)
             continue
+        truncated = None
         if level == 0 and retry_log and err not in (_errno.EPERM,):
-            level, lsize = 1, 1 << 16
+            cap = max(retry_log_size, 4096)
+            # E2BIG: the verifier ran out of its instruction budget, so the log is huge;
+            # go to the cap at once rather than verify again at every size on the way
+            level, lsize = 1, (cap if err == _errno.E2BIG else min(1 << 16, cap))
             r2, err2, text2, true2 = attempt(level, lsize)
-            while r2 < 0 and err2 == _errno.ENOSPC and lsize < max_log_size:
-                lsize = min(max(lsize * 4, true2 + 1), max_log_size)
+            while r2 < 0 and err2 == _errno.ENOSPC and lsize < cap:
+                lsize = min(max(lsize * 4, true2 + 1), cap)
                 r2, err2, text2, true2 = attempt(level, lsize)
             if r2 >= 0:   # loads with a log but not without: keep it, nothing to report
                 return FD(r2, "prog"), ""
-            err, text = err2, text2
+            if err2 == _errno.ENOSPC:
+                # the log did not fit (the kernel says so even when it has its own reason
+                # to refuse): report the reason the unlogged load gave
+                truncated = "tail" if true2 else "head"
+            else:
+                err = err2
+            text = text2
+        elif err == _errno.ENOSPC and level:
+            truncated = "tail" if true_size else "head"
         pname = (name.decode() or "<unnamed>")
         if err == _errno.EPERM or (err == _errno.EACCES and not text.strip()):
             raise error_from_errno("prog_load", err, f"program {pname!r} type {prog_type}"
-                                   + (f": {text.strip().splitlines()[-1]}" if text.strip()
+                                   + (f": {_log_end(text).strip().splitlines()[-1]}"
+                                      if text.strip()
                                       else ""))
         if text.strip():
-            raise VerifierError(pname, err, text)
+            e = VerifierError(pname, err, text, summary=_last_log_line(_log_end(text)))
+            e.log_truncated = truncated  # type: ignore[attr-defined]
+            raise e
         hint = ""
         if err == _errno.EINVAL:
             hint = ("the kernel rejected an attribute: program type, expected_attach_type, "
@@ -1474,6 +1506,58 @@ def mmap_fd(fd: Any, length: int, *, writable: bool = True, offset: int = 0,
     except (ValueError, OverflowError) as e:
         raise error_from_errno(what, _errno.EINVAL, str(e)) from None
 
+
+def mmap_arena(fd: Any, length: int, addr: int = 0, *, what: str = "mmap arena") -> Any:
+    """Map a BPF_MAP_TYPE_ARENA as libbpf does: ``mmap(addr or NULL, length, RW,
+    MAP_SHARED | (MAP_FIXED if addr), fd, 0)``, except that a fixed address is mapped with
+    MAP_FIXED_NOREPLACE: where this process already has memory there, EEXIST rather than
+    the silent replacement of that memory. The first mapping sets the arena's user address
+    (a non-zero ``map_extra`` fixes it in advance: then ``addr`` must be it), which the
+    verifier needs before any program using the arena loads.
+
+    Returns a writable byte memoryview of the mapping (Python's mmap cannot map at an
+    address). It is unmapped once the last view of it, including views sliced from it, is
+    gone, so that no view ever points at unmapped memory; release it to unmap."""
+    import weakref
+    f = _mmap_fn()
+    flags = 0x01 | (0x100000 if addr else 0)   # MAP_SHARED | MAP_FIXED_NOREPLACE
+    r = f(addr or None, length, 0x1 | 0x2, flags, _fdnum(fd), 0)   # PROT_READ | PROT_WRITE
+    if r is None or r == ctypes.c_void_p(-1).value:
+        err = _get_errno() or _errno.EINVAL
+        hint = ""
+        if err == _errno.EBUSY:
+            hint = "the arena is mapped elsewhere already (another process set its address)"
+        elif err == _errno.EEXIST:
+            hint = "this process has memory at that address already: choose another map_extra"
+        elif err == _errno.EINVAL and not addr:
+            hint = "the arena's address was set by an earlier mapping: map it at that address"
+        raise error_from_errno(what, err, f"length {length}"
+                               + (f" at address {addr:#x}" if addr else ""), hint)
+    mem = type("_ArenaPages", (ctypes.c_ubyte * length,), {}).from_address(r)
+    weakref.finalize(mem, _munmap_fn(), r, length)
+    return memoryview(mem).cast("B")
+
+
+def _mmap_fn() -> Any:
+    # prototypes of their own: setting argtypes on _libc.mmap would change them for anyone
+    global _MMAP
+    if _MMAP is None:
+        _MMAP = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                 ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long,
+                                 use_errno=True)(("mmap", _libc))
+    return _MMAP
+
+
+def _munmap_fn() -> Any:
+    global _MUNMAP
+    if _MUNMAP is None:
+        _MUNMAP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t)(
+            ("munmap", _libc))
+    return _MUNMAP
+
+
+_MMAP: Any = None
+_MUNMAP: Any = None
 
 def epoll_create() -> Any:
     """A ``select.epoll`` (close() it)."""

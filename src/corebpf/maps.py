@@ -193,6 +193,7 @@ class Map:
                  "id", "map_extra", "btf_id", "btf_key_type_id", "btf_value_type_id",
                  "key_codec", "value_codec", "_st", "_tid", "_others", "_percpu", "_ncpu",
                  "_stride", "_vtotal", "_mmaps", "_owner", "pinned", "btf", "_raw_view",
+                 "_arena",
                  "__weakref__",
                  # element-op closures chosen per map by _bind_fast (dict syntax finds them
                  # through these slot descriptors: no method frame in between)
@@ -210,6 +211,7 @@ class Map:
         self._owner = True
         self._mmaps: list = []
         self._raw_view: Map | None = None
+        self._arena: memoryview | None = None
         self.pinned: str | None = None
         try:
             if info is None or not all(k in info for k in _INFO_KEYS):
@@ -573,6 +575,12 @@ class Map:
             except BufferError:
                 # A view derived from ours is still alive; the mapping goes with it.
                 pass
+        arena, self._arena = self._arena, None
+        if arena is not None and self._owner:
+            try:
+                arena.release()   # unmapped once no view sliced from it is left either
+            except BufferError:
+                pass   # something exports it still (ctypes from_buffer): it keeps it mapped
         rv, self._raw_view = self._raw_view, None
         if rv is not None:
             rv.close()
@@ -1027,15 +1035,26 @@ class Map:
 
     # -- mmap ----------------------------------------------------------------------
 
+    @property
+    def arena(self) -> memoryview | None:
+        """The memory of an ARENA map (``max_entries`` pages, read-write), mapped when
+        ``corebpf.load`` created it or by :meth:`mmap`; None otherwise. Global ``__arena``
+        variables start at offset 0 (libbpf 1.5). Released when the map is closed."""
+        return self._arena
+
     def mmap(self, writable: bool | None = None) -> memoryview:
         """Map the values of a BPF_F_MMAPABLE array (or an arena) into memory; the view
-        is released (and unmapped) when the map is closed."""
+        is released (and unmapped) when the map is closed. An arena is mapped once per
+        process, at its user address (``map_extra`` when set): the same view each time."""
         if not self.flags & BPF_F_MMAPABLE:
             raise MapError(f"map {self.name!r} was not created with BPF_F_MMAPABLE")
         if self.type == ARENA:
-            size = self.max_entries * _PAGE
-        else:
-            size = ((self.value_size + 7) & ~7) * self.max_entries
+            if self._arena is None:
+                self._arena = _sys.mmap_arena(self._fd, self.max_entries * _PAGE,
+                                              self.map_extra or 0,
+                                              what=f"mmap arena map {self.name!r}")
+            return self._arena
+        size = ((self.value_size + 7) & ~7) * self.max_entries
         size = (size + _PAGE - 1) // _PAGE * _PAGE
         if writable is None:
             writable = True

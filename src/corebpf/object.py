@@ -30,6 +30,7 @@ _PIN_BY_NAME = 1
 _MAP_PERF_EVENT_ARRAY = 4
 _MAP_PROG_ARRAY = 3
 _MAP_ARRAY_OF_MAPS, _MAP_HASH_OF_MAPS = 12, 13
+_MAP_ARENA, _F_SEGV_ON_FAULT = 33, 1 << 17
 # map types that refuse BTF key/value type ids (libbpf clears them, as do we)
 _NO_BTF_MAPS = frozenset((4, 7, 8, 12, 13, 14, 15, 16, 17, 18, 22, 23, 25, 27, 31))
 _PROG_TRACING, _PROG_LSM, _PROG_EXT, _PROG_STRUCT_OPS = 26, 29, 28, 27
@@ -150,7 +151,8 @@ class Object:
         """Register the struct_ops map ``name`` (its programs must have loaded); returns the
         Link (kept in ``links``) whose close unregisters it."""
         m = self._map(name)
-        register_struct_ops(m)
+        # the link module writes the value held back at load (register_struct_ops) and
+        # turns the kernel's refusal (EEXIST: the name is taken) into an AttachError
         from .link import attach_struct_ops
         try:
             link = attach_struct_ops(m)
@@ -664,9 +666,13 @@ class _Loader:
         for name in refused:
             del spec.maps[name]
         # contents, freezing and map-in-map slots once every map exists
+        arenas = {}
         for name, ms in spec.maps.items():
             fd = obj._map_fds[name]
             if name in self._reused:
+                continue
+            if ms.type == _MAP_ARENA:
+                arenas[name] = self.map_arena(name, ms, fd)
                 continue
             contents = ms.contents
             if ms.internal == "struct_ops":
@@ -693,7 +699,30 @@ class _Loader:
             if ms.pinning == _PIN_BY_NAME and name not in self._reused:
                 self.pin_map(name, ms)
         for name, ms in spec.maps.items():
-            obj.maps[name] = _wrap_map(obj._map_fds.pop(name), ms, spec.btf)
+            obj.maps[name] = m = _wrap_map(obj._map_fds.pop(name), ms, spec.btf)
+            if arenas and name in arenas and name not in self._reused:
+                m._arena = arenas[name]   # (not when a racing loader's pinned map won)
+
+    def map_arena(self, name: str, ms: Any, fd: Any) -> memoryview:
+        """mmap a new ARENA map and copy the global ``__arena`` variables to its start (as
+        libbpf 1.5's bpf_object__create_maps). The first mapping sets the arena's user
+        address when ``map_extra`` does not: the verifier refuses programs using the arena
+        until it is set. A reused (pinned) arena is left as it is, as libbpf does."""
+        size = self._max_entries(ms) * os.sysconf("SC_PAGE_SIZE")
+        view = _sys.mmap_arena(fd, size, ms.map_extra or 0, what=f"mmap arena map {name!r}")
+        contents = ms.contents
+        if contents:
+            if len(contents) > size:   # the spec checks this; maps= overrides may shrink it
+                raise ObjectError(f"arena map {name!r}: {size} bytes cannot hold the "
+                                  f"{len(contents)} bytes of global __arena variables",
+                                  file=self.file, symbol=name)
+            if ms.flags & _F_SEGV_ON_FAULT:
+                # the copy would touch pages no program allocated: SIGSEGV, not an error
+                raise ObjectError(f"arena map {name!r} has BPF_F_SEGV_ON_FAULT: global "
+                                  "__arena variables cannot be copied into it",
+                                  file=self.file, symbol=name)
+            view[:len(contents)] = contents
+        return view
 
     def pin_map(self, name: str, ms: Any) -> None:
         """Pin a map we created at <pin root>/<name>. If another loader pinned one there
@@ -959,7 +988,7 @@ class _Loader:
                 raise VerifierError(entry.name, e.errno, e.log,
                                     summary=f"the kernel refused the object's BTF "
                                     f"({self.obj.btf_error}); verifier: "
-                                    f"{_last_log_line(e.log)}",
+                                    f"{_last_log_line(_sys._log_end(e.log))}",
                                     instruction=e.instruction, source=e.source) from e
             raise
         prog.section = entry.section
@@ -1082,11 +1111,15 @@ class _ObjResolver:
             # that module BTFs get the same fd_array indexes as libbpf gives them
             ld.kfuncs = {}
             for ename in sorted(n for n, e in ld.spec.externs.items() if e.kind == "kfunc"):
-                found = self.ld_find(ename, 12)
+                found = self.find_kfunc(ename)
                 ld.kfuncs[ename] = found
-                if found is not None and found[1] is not None:
+                if found is not None and found[0] is not None and found[1] is not None:
                     self.fd_index(_fdnum(found[1]))
-        found = ld.kfuncs.get(name) if name in ld.kfuncs else self.ld_find(name, 12)
+        found = ld.kfuncs.get(name) if name in ld.kfuncs else self.find_kfunc(name)
+        if found is not None and found[0] is None:   # a flavour whose prototype differs
+            raise ObjectError(f"kfunc {name!r}: its prototype is incompatible with the "
+                              f"kernel's {found[1]!r}", file=ld.file, section=".ksyms",
+                              symbol=name)
         if found is None:
             ext = ld.spec.externs.get(name)
             if ext is not None and ext.weak:
@@ -1095,6 +1128,33 @@ class _ObjResolver:
                               section=".ksyms", symbol=name)
         btf_id, fd = found
         return btf_id, (_fdnum(fd) if fd is not None else 0)
+
+    def find_kfunc(self, name: str) -> tuple[Any, Any] | None:
+        """(btf id, module BTF fd or None) of the kernel FUNC for the kfunc extern ``name``;
+        None if there is none. A flavour ``x___v2`` is looked up as ``x`` and taken only if
+        its prototype is compatible with the kernel's (libbpf >= 1.2): if not, a weak one is
+        absent (None) and a strong one gives ``(None, "x")``, refused when it is used."""
+        if "___" not in name:
+            # no flavour: the name is the kernel's; the kernel checks the arguments itself
+            return self.ld_find(name, 12)
+        from .btf.core import essential_name, types_are_compat
+        ess = essential_name(name)
+        if ess == name:
+            return self.ld_find(name, 12)
+        found = self.ld_find_in(ess, 12)
+        if found is None:
+            return None
+        kid, fd, kbtf = found
+        ext = self.ld.spec.externs.get(name)
+        lbtf = self.ld.spec.btf
+        try:
+            ok = ext is None or lbtf is None or types_are_compat(
+                lbtf, lbtf[ext.type_id].type, kbtf, kbtf[kid].type)
+        except Exception:   # too deep or broken types: libbpf says incompatible too
+            ok = False
+        if ok:
+            return kid, fd
+        return None if ext.weak else (None, ess)
 
     @property
     def fd_array(self) -> list[int]:
@@ -1112,14 +1172,20 @@ class _ObjResolver:
             return len(arr) - 1
 
     def ld_find(self, name: str, kind: int) -> tuple[int, Any] | None:
+        found = self.ld_find_in(name, kind)
+        return None if found is None else found[:2]
+
+    def ld_find_in(self, name: str, kind: int) -> tuple[int, Any, Any] | None:
+        """(id, module BTF fd or None for vmlinux, the BTF the id is in): the first match
+        in vmlinux, else in the modules in name order (as libbpf's find_ksym_btf_id)."""
         kbtf = self.ld.kernel_btf()
         ids = kbtf.find(name, kind)
         if ids:
-            return ids[0], None
+            return ids[0], None, kbtf
         for mname, mbtf in _module_btfs_named(None):
             ids = [i for i in mbtf.find(name, kind) if i >= getattr(mbtf, "start_id", 1)]
             if ids:
-                return ids[0], self.ld.module_fd(mname)
+                return ids[0], self.ld.module_fd(mname), mbtf
         return None
 
 

@@ -374,23 +374,39 @@ def _insn_line() -> Any:
     global _INSN_LINE
     if _INSN_LINE is None:
         import re
-        _INSN_LINE = re.compile(r"^(\d+): \(([0-9a-f]{2})\)")
+        # matched at a line's start (pattern.match(log, pos, endpos)), so no `^`
+        _INSN_LINE = re.compile(r"(\d+): \(([0-9a-f]{2})\)")
     return _INSN_LINE
+
+
+def _last_insn_line(log: str) -> tuple[int, str] | None:
+    """(index, text) of the last ``N: (op) ...`` line of a verifier log.
+
+    Scans back from the end, one line at a time: the verdict is at the end, and the log of
+    a program refused after the verifier's 1M-instruction budget holds 16 MiB."""
+    pat = _insn_line()
+    end = len(log)
+    while end > 0:
+        start = log.rfind("\n", 0, end) + 1
+        m = pat.match(log, start, end)
+        if m:
+            return int(m.group(1)), log[start:end]
+        end = start - 1
+    return None
 
 
 def failing_instruction(log: str) -> int | None:
     """The index of the last instruction the verifier looked at before refusing."""
-    last = None
-    for line in log.splitlines():
-        m = _insn_line().match(line)
-        if m:
-            last = int(m.group(1))
-    return last
+    found = _last_insn_line(log)
+    return found[0] if found is not None else None
 
 
 def explain_verifier_error(e: VerifierError, name: str, source: Any) -> VerifierError:
     """A VerifierError naming the failing instruction and, through ``source``, its C line."""
-    insn = failing_instruction(e.log)
+    truncated = getattr(e, "log_truncated", None)
+    # a log cut at its end (kernels before 6.4) lacks the instruction the verifier refused
+    found = _last_insn_line(e.log) if truncated != "head" else None
+    insn = found[0] if found is not None else None
     src = None
     summary = ""
     if source is not None and insn is not None:
@@ -406,13 +422,15 @@ def explain_verifier_error(e: VerifierError, name: str, source: Any) -> Verifier
     if summary.startswith("note: "):
         # a hint to add to the verifier's own words, not to replace them
         note, summary = summary[len("note"):], ""
-    if insn is not None and not summary:
+    if not summary:
         from .errors import _last_log_line
-        summary = _last_log_line(e.log)
-        for line in e.log.splitlines():
-            m = _insn_line().match(line)
-            if m and int(m.group(1)) == insn:
-                summary = f"{summary}; at {line.strip()}"
+        summary = _last_log_line(_sys._log_end(e.log))
+        if found is not None:
+            summary = f"{summary}; at {found[1].strip()}"
+        elif truncated == "head":
+            summary += (f" (the verifier log was cut at {len(e.log)} bytes: this kernel keeps "
+                        "its start, not the refusal)")
     summary += note
     err = VerifierError(name, e.errno, e.log, summary=summary, instruction=insn, source=src)
+    err.log_truncated = truncated  # type: ignore[attr-defined]
     return err
