@@ -181,3 +181,59 @@ def test_attach_errors_name_the_map(bpf_prog, no_fd_leak):
                 link.attach_struct_ops(b.maps["corebpf_so"])
             assert available().count("corebpf_so") == 1
         assert "corebpf_so" not in available()
+
+
+def test_link_map_value_written_and_refused_at_attach(bpf_prog, no_fd_leak):
+    """As libbpf, a link map's value is written at attach, not at load: the kernel checks
+    the table there (tcp_congestion_ops without cong_avoid/cong_control), so the object
+    loads and its attach is refused by an AttachError naming the map and the struct."""
+    if not _kernel_at_least(6, 4):
+        with pytest.raises(NotSupported, match="corebpf_inv.*need Linux 6.4"):
+            corebpf.load(bpf_prog("struct_ops_link_invalid"))
+        return
+    from corebpf import object as O
+    with corebpf.load(bpf_prog("struct_ops_link_invalid")) as obj:
+        assert set(obj.programs) == {"inv_init", "inv_ssthresh", "inv_undo"}
+        m = obj.maps["corebpf_inv"]
+        # nothing written at load (as libbpf 1.5 leaves it): the kernel shows zeros
+        # (state BPF_STRUCT_OPS_STATE_INIT)
+        assert not any(_raw_value(m))
+        assert O.struct_ops_value(m) is not None
+        assert O.struct_ops_type(m) == "tcp_congestion_ops"
+        for attach in (lambda: link.attach_struct_ops(m), obj.attach_all):
+            with pytest.raises(AttachError) as ei:
+                attach()
+            e = ei.value
+            assert "'corebpf_inv'" in str(e) and "struct tcp_congestion_ops" in str(e), e
+            assert "cong_avoid" in str(e) and e.errno == 22
+            assert isinstance(e.cause, KernelError)
+        assert not obj.links and O.struct_ops_value(m) is not None   # still held back
+        assert "corebpf_inv" not in available()
+
+
+def test_link_map_value_written_once(bpf_prog, no_fd_leak):
+    """The value is written on the first attach; a later attach (after detach) and
+    update_map to a map written already link it as it is (the kernel keeps a written
+    struct_ops value; EBUSY on a second write is skipped, as libbpf does)."""
+    if not _kernel_at_least(6, 4):
+        pytest.skip("struct_ops links need Linux 6.4 (checked by the tests above)")
+    from corebpf import object as O
+    with corebpf.load(bpf_prog("struct_ops_link")) as obj:
+        m, m2 = obj.maps["corebpf_sl"], obj.maps["corebpf_sl2"]
+        assert not any(_raw_value(m)) and not any(_raw_value(m2))
+        with link.attach_struct_ops(m) as ln:
+            assert O.struct_ops_value(m) is None and any(_raw_value(m))
+            ln.update_map(m2)
+            assert O.struct_ops_value(m2) is None
+            assert ln.info().map_id == m2.info()["id"]
+        with link.attach_struct_ops(m) as ln:                 # written already: linked
+            assert "corebpf_sl" in available()
+            assert transfer("corebpf_sl") == "corebpf_sl"
+        assert "corebpf_sl" not in available()
+
+
+def _raw_value(m) -> bytes:
+    from corebpf import _sys
+    buf = bytearray(m.value_size)
+    _sys.map_lookup_elem(m.fd, (0).to_bytes(4, "little"), buf)
+    return bytes(buf)

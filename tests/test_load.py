@@ -108,6 +108,21 @@ def test_map_options(basic, no_fd_leak):
         assert obj.maps["counts"].max_entries == 7
 
 
+def test_ringbuf_size_override_rounded(bpf_prog, no_fd_leak):
+    """maps= sizes of RINGBUF/USER_RINGBUF are rounded up to a power-of-two number of pages,
+    as libbpf's bpf_map__set_max_entries does (the kernel refuses other sizes)."""
+    import mmap
+    page = mmap.PAGESIZE
+    for prog, name in (("load_events", "events"), ("buf_user", "urb")):
+        for asked, want in ((page + 904, 2 * page), (4 * page, 4 * page),
+                            (4 * page + 1, 8 * page)):
+            with corebpf.load(bpf_prog(prog), maps={name: {"max_entries": asked}}) as obj:
+                assert obj.maps[name].info()["max_entries"] == want, (prog, asked)
+    if page == 4096:
+        with corebpf.load(bpf_prog("load_events"), maps={"events": {"max_entries": 5000}}) as obj:
+            assert obj.maps["events"].info()["max_entries"] == 8192
+
+
 def test_spec_load_and_copy(basic, no_fd_leak):
     spec = corebpf.ObjectSpec.from_file(str(basic))
     with spec.load(variables={"ret_code": 3}) as obj:
@@ -147,6 +162,33 @@ def test_verifier_error_shows_c_line(bpf_prog, no_fd_leak):
     assert "return *v == 7 ? 1 : 2;" in str(e)
     assert e.instruction is not None and "invalid mem access" in e.log
     assert "processed" in e.log or "R0" in e.log
+
+
+def test_verifier_error_without_btf_keeps_log_truncated(bpf_prog, no_fd_leak, monkeypatch):
+    """When the kernel refused the object's BTF the loader rebuilds the VerifierError to say
+    so; it keeps ``log_truncated`` (what the log can tell). The BTF refusal is simulated; the
+    verifier's is real, tagged on its way up as a log cut at its end would be."""
+    from corebpf import _sys
+    from corebpf import object as O
+    from corebpf.errors import BTFError
+
+    def refuse_btf(*a, **kw):
+        raise BTFError("simulated: the kernel refused the object BTF")
+    real = _sys.prog_load_with_log
+
+    def tagged(*a, **kw):
+        try:
+            return real(*a, **kw)
+        except VerifierError as e:
+            e.log_truncated = "head"
+            raise
+    monkeypatch.setattr(O, "_call_load_btf", refuse_btf)
+    monkeypatch.setattr(_sys, "prog_load_with_log", tagged)
+    with pytest.raises(VerifierError) as ei:
+        corebpf.load(bpf_prog("load_verifier"))
+    e = ei.value
+    assert e.program == "bad_deref" and "refused the object's BTF" in str(e)
+    assert e.log_truncated == "head" and e.log
 
 
 def test_continue_on_error(bpf_prog, no_fd_leak):

@@ -134,3 +134,30 @@ def test_failing_instruction_scans_from_the_end():
     assert got.instruction is None and got.source is None
     assert "keeps its start" in str(got)
 
+
+
+def test_last_log_line_scans_from_the_end():
+    """The verdict is the last line before the statistics trailer, found from the log's end
+    without splitting it (logs of 16 MiB): cheap in memory whatever the log's size."""
+    import tracemalloc
+    from corebpf.errors import _last_log_line
+    trailer = ("processed 9 insns (limit 1000000) max_states_per_insn 0\n"
+               "stack depth 8\nverification time 12 usec\n\n")
+    assert _last_log_line("0: (b7) r0 = 0\nR0 !read_ok\n" + trailer) == "R0 !read_ok"
+    assert _last_log_line("  R1 invalid mem access 'scalar'  \r\n\n") == \
+        "R1 invalid mem access 'scalar'"
+    assert _last_log_line(trailer) == "verification time 12 usec"   # only a trailer
+    assert _last_log_line("") == "verifier refused the program"
+    assert _last_log_line("\n \n\t\n") == "verifier refused the program"
+    assert _last_log_line("one line") == "one line"
+    big = "0: (b7) r0 = 0 ; R0_w=0\n" * (16 * 1024 * 1024 // 24) + "BPF program is too large\n"
+    big += trailer
+    tracemalloc.start()
+    try:
+        assert _last_log_line(big) == "BPF program is too large"
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024, peak               # splitting it took hundreds of MB
+    e = VerifierError("p", 22, big)
+    assert "BPF program is too large" in str(e)

@@ -119,12 +119,26 @@ class EventBufferError(Error):
     """A ring or perf buffer is misused or its data is malformed."""
 
 
+_LOG_TRAILER = ("processed ", "verification time", "stack depth", "mark_precise")
+
+
 def _last_log_line(log: str) -> str:
-    lines = [ln for ln in log.strip().splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if not ln.startswith(("processed ", "verification time", "stack depth", "mark_precise")):
+    """The verdict of a verifier log: its last line that is not part of the statistics
+    trailer. Scanned back from the end (a log may hold 16 MiB; the verdict is near its end,
+    so splitting the whole log would cost time and memory for nothing)."""
+    end = len(log)
+    last = None
+    while end > 0:
+        start = log.rfind("\n", 0, end) + 1
+        ln = log[start:end]
+        end = start - 1
+        if not ln.strip():
+            continue
+        if not ln.startswith(_LOG_TRAILER):
             return ln.strip()
-    return lines[-1].strip() if lines else "verifier refused the program"
+        if last is None:
+            last = ln
+    return last.strip() if last is not None else "verifier refused the program"
 
 
 __all__ = [

@@ -215,8 +215,11 @@ class Object:
         return _fdnum(m)
 
 
-# non-link struct_ops map -> its kernel value, written (= registered) on attach; a
-# weakref.WeakKeyDictionary made on first use (weakref is not needed on most loads)
+# struct_ops map -> [its kernel value until written, the kernel struct's name]. The value
+# is written on attach, as libbpf does: for a non-link map that write IS the registration;
+# for a BPF_F_LINK map it is where the kernel runs the struct's validate(), which an object
+# must be able to fail at attach, not at load. A weakref.WeakKeyDictionary made on first use
+# (weakref is not needed on most loads).
 _STRUCT_OPS_PENDING: Any = None
 
 
@@ -228,23 +231,34 @@ def _pending() -> Any:
     return _STRUCT_OPS_PENDING
 
 
+def _struct_ops_entry(m: Any) -> list | None:
+    try:
+        return _pending().get(m)
+    except TypeError:  # an fd number (not weak-referenceable): no map an Object made
+        return None
+
+
 def struct_ops_value(m: Any) -> bytes | None:
-    """The value a loaded, not yet registered (non-BPF_F_LINK) struct_ops map will get."""
-    return _pending().get(m)
+    """The value a loaded struct_ops map gets on attach, while it is not yet written."""
+    entry = _struct_ops_entry(m)
+    return entry[0] if entry is not None else None
+
+
+def struct_ops_type(m: Any) -> str | None:
+    """The kernel struct (``tcp_congestion_ops``) of a struct_ops map an Object loaded."""
+    entry = _struct_ops_entry(m)
+    return entry[1] if entry is not None else None
 
 
 def register_struct_ops(m: Any) -> bool:
-    """Register a loaded non-link struct_ops map by writing its value (once; True if this
-    call did). BPF_F_LINK maps hold their value already and register through a link."""
-    pending = _pending()
-    value = pending.pop(m, None)
-    if value is None:
+    """Write the value held back for a loaded struct_ops map (once; True if this call did).
+    For a non-link map the write registers it; a BPF_F_LINK map is then ready for a link.
+    The kernel's refusal (its KernelError) leaves the value held back."""
+    entry = _struct_ops_entry(m)
+    if entry is None or entry[0] is None:
         return False
-    try:
-        _sys.map_update_elem(_fdnum(m), struct.pack("<I", 0), value)
-    except BaseException:
-        pending[m] = value
-        raise
+    _sys.map_update_elem(_fdnum(m), struct.pack("<I", 0), entry[0])
+    entry[0] = None
     return True
 
 
@@ -552,6 +566,11 @@ class _Loader:
                 setattr(m, k, val)
                 if k == "max_entries":
                     m.max_entries_default_cpus = False
+            if "max_entries" in opts and m.type in (27, 31):
+                # RINGBUF, USER_RINGBUF: a power-of-two number of pages, as libbpf's
+                # bpf_map__set_max_entries rounds them (the kernel refuses other sizes)
+                from .spec import _ringbuf_size
+                m.max_entries = _ringbuf_size(m.max_entries)
 
     # -- target BTF (lazy) ----------------------------------------------------------------
     def target(self) -> Any:
@@ -869,9 +888,8 @@ class _Loader:
             raise
 
     def fill_struct_ops(self) -> None:
-        """Write each struct_ops map's value: the object's data with every function pointer
-        replaced by its program's fd (a non-link map is registered by this update; closing
-        the object unregisters it)."""
+        """Build each struct_ops map's value: the object's data with every function pointer
+        replaced by its program's fd, held back until attach (``register_struct_ops``)."""
         from .btf import types as T
         kbtf = self.kernel_btf() if self.struct_ops else None
         for name, (kid, vsize, data_off, local) in self.struct_ops.items():
@@ -904,15 +922,11 @@ class _Loader:
                 ko = data_off + km.bit_offset // 8
                 value[ko:ko + lsize] = chunk
             self.obj._struct_ops_filled.add(name)
-            if ms.flags & (1 << 13):
-                # a BPF_F_LINK map only stores the value; a link registers it later
-                _sys.map_update_elem(_fdnum(self.obj.maps[name]), struct.pack("<I", 0),
-                                     bytes(value))
-            else:
-                # for the others the update IS the registration: as libbpf does, keep it
-                # for attach (attach_all / attach_struct_ops), so that loading an object
-                # never registers anything (a TCP congestion control, say) by itself
-                _pending()[self.obj.maps[name]] = bytes(value)
+            # kept for attach (attach_all / attach_struct_ops), as libbpf does: loading
+            # registers nothing (a TCP congestion control, say) by itself, and a BPF_F_LINK
+            # map's value, which the kernel validates when it is written, is refused there
+            # (an AttachError naming the map), not by the whole load
+            _pending()[self.obj.maps[name]] = [bytes(value), kst.name]
 
     def _map_create(self, ms: Any, inner_fd: Any) -> Any:
         if ms.internal == "struct_ops":
@@ -985,11 +999,13 @@ class _Loader:
             if self.obj.btf_error is not None:
                 # without the object's BTF there is no func/line info: say why up front
                 from .errors import _last_log_line
-                raise VerifierError(entry.name, e.errno, e.log,
+                err = VerifierError(entry.name, e.errno, e.log,
                                     summary=f"the kernel refused the object's BTF "
                                     f"({self.obj.btf_error}); verifier: "
                                     f"{_last_log_line(_sys._log_end(e.log))}",
-                                    instruction=e.instruction, source=e.source) from e
+                                    instruction=e.instruction, source=e.source)
+                err.log_truncated = getattr(e, "log_truncated", None)  # type: ignore[attr-defined]
+                raise err from e
             raise
         prog.section = entry.section
         prog.spec = entry

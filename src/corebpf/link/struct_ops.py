@@ -1,10 +1,12 @@
 """struct_ops: register a loaded struct_ops map (e.g. a tcp_congestion_ops) with the kernel.
 
-The loader fills the map's value (the ops table of program fds). A map created with
-BPF_F_LINK (``SEC(".struct_ops.link")``, Linux 6.4+) is registered by a link, replaceable
-with ``update_map``; an older style map (``SEC(".struct_ops")``) is registered by writing
-its value and unregistered by deleting key 0 — once: the kernel never registers such a map
-again, so a second registration needs a fresh load.
+The loader builds the map's value (the ops table of program fds) and holds it back; it is
+written here, as libbpf writes it in bpf_map__attach_struct_ops. A map created with
+BPF_F_LINK (``SEC(".struct_ops.link")``, Linux 6.4+) is written (the kernel validates the
+table then: a refusal is an AttachError naming the map and the struct) and registered by a
+link, replaceable with ``update_map``; an older style map (``SEC(".struct_ops")``) is
+registered by writing its value and unregistered by deleting key 0 — once: the kernel never
+registers such a map again, so a second registration needs a fresh load.
 """
 from __future__ import annotations
 
@@ -32,6 +34,32 @@ _LINK_HINTS = {
         "corebpf.load; or a member the kernel checks is missing, e.g. ssthresh, undo_cwnd "
         "and cong_avoid/cong_control for tcp_congestion_ops)",
 }
+
+
+def _struct_label(m: Any) -> str:
+    """`` (struct tcp_congestion_ops)`` for a map an Object loaded, else ""."""
+    obj = sys.modules.get("corebpf.object")
+    tname = obj.struct_ops_type(m) if obj is not None else None
+    return f" (struct {tname})" if tname else ""
+
+
+def _write_link_value(m: Any, label: str) -> None:
+    """Write the value an Object held back for the BPF_F_LINK map ``m`` (nothing to do for
+    other maps, or once written). EBUSY means written before: the kernel never changes a
+    written value, so that one stands (libbpf skips EBUSY too)."""
+    obj = sys.modules.get("corebpf.object")
+    if obj is None:  # the object module is not imported here: no Object, no held value
+        return
+    try:
+        obj.register_struct_ops(m)
+    except KernelError as e:
+        if e.errno == 16:
+            return
+        hint = {22: "; the kernel's check of the table refused it: a member it requires is "
+                    "missing or unusable (tcp_congestion_ops needs ssthresh, undo_cwnd and "
+                    "cong_avoid or cong_control)"}.get(e.errno or 0, "")
+        raise AttachError(f"the kernel refused the value of the map{_struct_label(m)}: "
+                          f"{e}{hint}", hook="struct_ops", target=label, cause=e) from e
 
 
 def _map_label(m: Any) -> str:
@@ -95,6 +123,7 @@ class StructOpsLink(Link):
             raise AttachError("the new map must be a struct_ops map from "
                               "SEC(\".struct_ops.link\") (BPF_F_LINK)", hook="struct_ops",
                               target=label)
+        _write_link_value(new_map, label)
         try:
             K.link_update(self.fd, fdnum(new_map), BPF_F_REPLACE if old_map is not None else 0,
                           fdnum(old_map) if old_map is not None else 0)
@@ -127,11 +156,13 @@ def attach_struct_ops(map: Any) -> StructOpsLink:
         raise AttachError(f"map {name!r} is not a struct_ops map (type {mtype})",
                           hook="struct_ops", target=name)
     if flags & BPF_F_LINK:
+        _write_link_value(map, name)
         try:
             fd = K.link_create(fdnum(map), 0, BPF_STRUCT_OPS, 0)
         except KernelError as e:
             hint = _LINK_HINTS.get(e.errno or 0, "")
-            raise AttachError(f"cannot register the map: {e}" + (f"; {hint}" if hint else ""),
+            raise AttachError(f"cannot register the map{_struct_label(map)}: {e}" +
+                              (f"; {hint}" if hint else ""),
                               hook="struct_ops", target=name, cause=e) from e
         return StructOpsLink(fd, map, "struct_ops", getattr(map, "name", None))
 
@@ -149,7 +180,8 @@ def attach_struct_ops(map: Any) -> StructOpsLink:
                                   hook="struct_ops", target=name)
     except KernelError as e:
         hint = _LINK_HINTS.get(e.errno or 0, "")
-        raise AttachError(f"cannot register the map: {e}" + (f"; {hint}" if hint else ""),
+        raise AttachError(f"cannot register the map{_struct_label(map)}: {e}" +
+                          (f"; {hint}" if hint else ""),
                           hook="struct_ops", target=name, cause=e) from e
 
     def undo() -> None:
