@@ -210,3 +210,19 @@ def test_int128(x):
 def test_cached_codec(kinds):
     tid = kinds.find_one("btf_event")
     assert Codec.cached(kinds, tid) is Codec.cached(kinds, tid)
+
+
+@pytest.mark.parametrize("name", ["ev'x", 'ev"x', "ev\nx", "ev{x}", "ev\\", "{e}'\"\n"])
+def test_names_never_become_source(name):
+    """Corrupt (or hostile) BTF may name a type or member with quotes, braces or newlines:
+    the compiled codec must still build and its errors name the type (found by hypothesis)."""
+    types = [T.Int(1, "int", 4, T.INT_SIGNED),
+             T.Composite(2, T.STRUCT, name, 8, [T.Member(name, 1, 0), T.Member("b", 1, 32)])]
+    btf = BTF.from_bytes(marshal_btf(types))
+    c = Codec(btf, 2)
+    assert c.encode({name: 1, "b": 2}) == struct.pack("<ii", 1, 2)
+    with pytest.raises(BTFError) as ei:
+        c.decode(b"\0")
+    assert name in str(ei.value)
+    with pytest.raises(BTFError):
+        c.encode({name: "x", "b": 2})

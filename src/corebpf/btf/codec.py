@@ -448,7 +448,7 @@ class _Compiler:
                 src = f"_en({P('N', by_name)}, {src}, {path!r})"
             return [f"{ind}try:", f"{ind}    {s}.pack_into(buf, {off}, {src})",
                     f"{ind}except (_structerr, TypeError) as e:",
-                    f"{ind}    raise _BTFError(f'{path}: {{e}}') from None"]
+                    f"{ind}    raise _BTFError({path!r} + f': {{e}}') from None"]
         if k == FLOAT:
             f = P("W", _raw_writer(t.size))  # type: ignore[attr-defined]
             return [f"{ind}{f}(buf, {off}, {src}, {path!r})"]
@@ -705,17 +705,17 @@ class Codec:
                "    try:"] + ["        " + ln for ln in lines] + \
               [f"        return {expr}",
                "    except _structerr:",
-               f"        raise _BTFError(f'decode {name}: need {size} bytes at offset {{off0}}, '",
+               f"        raise _BTFError(f'decode {{_tname}}: need {size} bytes at offset {{off0}}, '",
                "                        f'got {len(buf) - off0}') from None"]
         fast = comp.fast_enc(type_id, self.type_name or "value")
         slow = comp.enc(type_id, "x", "off", 0, self.type_name or "value")
         # the general encoder names the field that failed; the fast one asks it why
         src += ["def _slow_into(x, buf, off):", "    try:"] + ["    " + ln for ln in slow] + \
                ["    except (_structerr, TypeError, ValueError) as e:",
-                f"        raise _BTFError(f'encode {name}: {{e}}') from None"]
+                "        raise _BTFError(f'encode {_tname}: {e}') from None"]
         catch = ["    except (_structerr, TypeError, ValueError) as e:",
                  f"        _slow_into(x, bytearray({size}), 0)",
-                 f"        raise _BTFError(f'encode {name}: {{e}}') from None"]
+                 "        raise _BTFError(f'encode {_tname}: {e}') from None"]
         if fast:  # plain layouts: one Struct.pack per value
             src += ["def _encode_into(x, buf, off):", "    try:"] + \
                 ["    " + ln for ln in fast[0]] + catch
@@ -723,7 +723,10 @@ class Codec:
         else:
             src += ["_encode_into = _slow_into"]
         ns = comp.ns
-        ns.update(_fields=_fields, _seq=_seq, _en=_en, _tb=_text_bytes, _arr=_arr_vals)
+        # the name goes in as a value, never as source text: corrupt BTF may put quotes,
+        # braces or newlines in it
+        ns.update(_fields=_fields, _seq=_seq, _en=_en, _tb=_text_bytes, _arr=_arr_vals,
+                  _tname=name)
         self.source = "\n".join(src)
         exec(compile(self.source, f"<codec {name}>", "exec"), ns)  # noqa: S102 - our own code
         self.decode = ns["decode"]
