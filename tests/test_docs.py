@@ -36,10 +36,16 @@ def test_page_links_resolve(page):
 
 @pytest.fixture
 def kernel_btf():
-    """The running kernel's BTF stays cached (and open) for the process: open it before the
-    fd-leak check starts."""
+    """The running kernel's BTF stays cached (and open) for the process, and so does
+    matplotlib's default font (an open file behind its font cache) once a plot is drawn:
+    open both before the fd-leak check starts, whichever test drew first."""
     from corebpf.btf import BTF
     BTF.kernel()
+    try:
+        from matplotlib import font_manager
+    except ImportError:
+        return
+    font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
 
 
 @pytest.mark.kernel
