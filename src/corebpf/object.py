@@ -57,7 +57,6 @@ class Object:
         self.core_results: dict[str, list] = {}
         self._map_fds: dict[str, Any] = {}
         self._extra_fds: list[Any] = []
-        self._struct_ops_registered: list[str] = []
         self._struct_ops_filled: set[str] = set()
         self._closed = False
         self.variables = Variables(self)
@@ -75,14 +74,6 @@ class Object:
             except Exception as e:  # keep closing the rest
                 first = first or e
         self.links.clear()
-        for name in self._struct_ops_registered:  # unregister what loading registered
-            m = self.maps.get(name)
-            try:
-                if m is not None:
-                    _sys.map_delete_elem(_fdnum(m), struct.pack("<I", 0))
-            except KernelError:
-                pass
-        self._struct_ops_registered.clear()
         for p in self.programs.values():
             p.close()
         for name, m in self.maps.items():
