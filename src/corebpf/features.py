@@ -512,6 +512,32 @@ def _probe_syscall_wrapper() -> bool:
     return True
 
 
+def _probe_arg_ctx_tag() -> bool:
+    """The verifier honours the ``arg:ctx`` decl tag on a global subprogram (6.8+): a
+    kprobe whose global subprogram takes a ``void *`` tagged arg:ctx and passes it to
+    bpf_get_func_ip, which wants the context. Without it the loader retypes such
+    parameters itself (``btf.marshal.arg_ctx_clones``), as libbpf does."""
+    strs, o = _str_table("a", "b", "arg:ctx")
+    i32 = btf_int(o["a"], 4, signed=True)                                     # [1]
+    ptr = btf_type(0, BTF_KIND_PTR, 0, 0)                                     # [2] void *
+    proto_a = btf_type(0, BTF_KIND_FUNC_PROTO, 1, 1) + struct.pack("<II", o["a"], 2)  # [3]
+    func_a = btf_type(o["a"], BTF_KIND_FUNC, 1, 3)                            # [4] global
+    proto_b = btf_type(0, BTF_KIND_FUNC_PROTO, 1, 1) + struct.pack("<II", o["b"], 2)  # [5]
+    func_b = btf_type(o["b"], BTF_KIND_FUNC, 1, 5)                            # [6] global
+    tag = btf_type(o["arg:ctx"], BTF_KIND_DECL_TAG, 0, 6) + struct.pack("<i", 0)  # [7]
+    blob = btf_blob([i32, ptr, proto_a, func_a, proto_b, func_b, tag], strs)
+    insns = (insn(0x85, src=1, imm=1) + EXIT          # main: call the subprogram
+             + call(HELPERS["get_func_ip"]) + EXIT)   # subprogram: r1 must be the ctx
+    func_info = struct.pack("<IIII", 0, 4, 2, 6)
+    try:
+        with _sys.btf_load(blob, retry_log=False) as btf_fd, \
+                _sys.prog_load(2, insns, "GPL", prog_btf_fd=btf_fd, func_info=func_info,
+                               retry_log=False):
+            return True
+    except KernelError:
+        return False
+
+
 _MISC = {
     "prog_name": _probe_prog_name,
     "global_data": _probe_global_data,
@@ -524,13 +550,15 @@ _MISC = {
     "btf": lambda: has_btf_feature("btf"),
     "kernel_btf": lambda: os.path.exists("/sys/kernel/btf/vmlinux"),
     "syscall_wrapper": _probe_syscall_wrapper,
+    "arg_ctx_tag": _probe_arg_ctx_tag,
 }
 
 
 def has_feature(name: str) -> bool:
     """Misc loader features: prog_name, global_data, array_mmap, exp_attach_type,
     probe_read_kernel, prog_bind_map, bpf_cookie, ringbuf, btf, kernel_btf,
-    syscall_wrapper; or any BTF feature name."""
+    syscall_wrapper, arg_ctx_tag (the verifier honours ``__arg_ctx``); or any BTF feature
+    name."""
     if name in BTF_FEATURES:
         return has_btf_feature(name)
     fn = _MISC.get(name)

@@ -647,7 +647,7 @@ class _Loader:
         except ImportError:
             return
         try:
-            fd = _call_load_btf(marshal, self.spec, self.hidden)
+            fd = _call_load_btf(_arg_ctx_marshal(self, marshal), self.spec, self.hidden)
         except Error as e:
             fd = None
             self.obj.btf_error = e
@@ -956,6 +956,9 @@ class _Loader:
         fi = li = None
         if self.btf_fd is not None:
             fi = [(off, tid) for off, tid in linked.func_info] or None
+            ids = self.__dict__.get("arg_ctx_ids")
+            if fi and ids and entry.type in ids:  # __arg_ctx retyped for an old verifier
+                fi = [(off, ids[entry.type].get(tid, tid)) for off, tid in fi]
             li = _line_records(self.spec.btf, linked.line_info) or None
         prog_target = self.prog_target(entry)
         attach_prog_fd = None
@@ -1264,6 +1267,32 @@ def _call_load_btf(marshal: Any, spec: Any,
             _SANITIZED.pop(next(iter(_SANITIZED)))
         _SANITIZED[key] = (btf, data)  # the BTF is kept so that its id is not reused
     return marshal.load_btf(data)
+
+
+def _arg_ctx_marshal(ld: _Loader, marshal: Any) -> Any:
+    """``marshal`` itself, or, for an object with ``__arg_ctx`` parameters on a kernel whose
+    verifier ignores the tag (before 6.8), a stand-in whose ``load_btf`` first appends the
+    retyped FUNC clones (``marshal.arg_ctx_clones``) and leaves on the loader, as
+    ``arg_ctx_ids``, the func_info ids each program type is to use (libbpf ≥ 1.4)."""
+    btf = ld.spec.btf
+    if b"arg:ctx\0" not in btf.raw:  # the common case: one scan of the string bytes
+        return marshal
+    from . import features
+    if features.has_feature("arg_ctx_tag"):
+        return marshal
+    prog_types = {p.type for p in ld.spec.programs.values()}
+    decl_tags = features.has_btf_feature("decl_tag")
+
+    class _ArgCtx:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(marshal, name)
+
+        @staticmethod
+        def load_btf(data: Any) -> Any:
+            data, ids = marshal.arg_ctx_clones(bytes(data), prog_types, decl_tags=decl_tags)
+            ld.arg_ctx_ids = ids  # type: ignore[attr-defined]
+            return marshal.load_btf(data)
+    return _ArgCtx()
 
 
 def _hidden_symbols(spec: Any) -> tuple[frozenset, frozenset]:

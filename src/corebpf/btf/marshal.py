@@ -502,3 +502,152 @@ def load_btf(data: bytes | bytearray | memoryview, *, log_level: int = 0,
         err.log = log  # type: ignore[attr-defined]
         err.errno = e.errno  # type: ignore[attr-defined]
         raise err from e
+
+
+# --------------------------------------------------------------------------- __arg_ctx
+
+# BPF program type -> the context struct the verifier of kernels before the arg:ctx decl
+# tag (< 6.8) recognises a global subprogram's ctx argument by (libbpf's table; program
+# types missing here have no named context struct, so nothing can be done for them)
+ARG_CTX_STRUCTS: dict[int, str] = {
+    1: "__sk_buff",                  # SOCKET_FILTER
+    2: "bpf_user_pt_regs_t",         # KPROBE
+    3: "__sk_buff",                  # SCHED_CLS
+    4: "__sk_buff",                  # SCHED_ACT
+    6: "xdp_md",                     # XDP
+    7: "bpf_perf_event_data",        # PERF_EVENT
+    8: "__sk_buff",                  # CGROUP_SKB
+    9: "bpf_sock",                   # CGROUP_SOCK
+    10: "__sk_buff",                 # LWT_IN
+    11: "__sk_buff",                 # LWT_OUT
+    12: "__sk_buff",                 # LWT_XMIT
+    13: "bpf_sock_ops",              # SOCK_OPS
+    14: "__sk_buff",                 # SK_SKB
+    15: "bpf_cgroup_dev_ctx",        # CGROUP_DEVICE
+    16: "sk_msg_md",                 # SK_MSG
+    17: "bpf_raw_tracepoint_args",   # RAW_TRACEPOINT
+    18: "bpf_sock_addr",             # CGROUP_SOCK_ADDR
+    19: "__sk_buff",                 # LWT_SEG6LOCAL
+    21: "sk_reuseport_md",           # SK_REUSEPORT
+    22: "__sk_buff",                 # FLOW_DISSECTOR
+    23: "bpf_sysctl",                # CGROUP_SYSCTL
+    24: "bpf_raw_tracepoint_args",   # RAW_TRACEPOINT_WRITABLE
+    25: "bpf_sockopt",               # CGROUP_SOCKOPT
+    30: "bpf_sk_lookup",             # SK_LOOKUP
+    32: "bpf_nf_ctx",                # NETFILTER
+}
+
+# the struct behind the kernel's bpf_user_pt_regs_t typedef, per architecture
+_USER_PT_REGS = {"aarch64": "user_pt_regs", "arm64": "user_pt_regs",
+                 "s390x": "user_regs_struct"}
+
+
+def _arg_needs_ctx(btf: BTF, prog_type: int, param_type: int, ctx: str, arch: str) -> bool:
+    """Whether a parameter tagged arg:ctx must be retyped for an old verifier: ``void *``
+    and the usual stand-ins (``struct pt_regs *`` in a kprobe, ``u64 *`` in a raw
+    tracepoint) are; a pointer to the context struct already is what it wants, and any
+    other type is left for the verifier to refuse (libbpf's rule)."""
+    ptr = btf.skip_mods(param_type)
+    if ptr == 0 or btf.kind_of(ptr) != PTR:
+        return False
+    tgt = btf.skip_mods(btf[ptr].type)  # type: ignore[attr-defined]
+    if tgt == 0:
+        return True
+    k, name = btf.kind_of(tgt), btf.name_of(tgt)
+    if k == STRUCT and name == ctx:
+        return False
+    if prog_type == 2:
+        return k == STRUCT and name == "pt_regs"
+    if prog_type == 7:
+        return k == STRUCT and name == _USER_PT_REGS.get(arch, "pt_regs")
+    if prog_type in (17, 24):
+        return k == INT and btf.size_of(tgt) == 8
+    return False
+
+
+def arg_ctx_clones(data: bytes, prog_types: Iterable[int], *, decl_tags: bool = True,
+                   arch: str | None = None) -> tuple[bytes, dict[int, dict[int, int]]]:
+    """``__arg_ctx`` for kernels whose verifier ignores the ``arg:ctx`` decl tag (before
+    6.8, e.g. Debian's 6.1), as libbpf ≥ 1.4 does it: for every global FUNC with a
+    parameter tagged ``arg:ctx`` that needs it (see :func:`_arg_needs_ctx`), a copy of the
+    FUNC and its FUNC_PROTO is appended to the (sanitized) object BTF ``data`` in which
+    that parameter points to an empty ``struct <context of the program type>`` (the old
+    verifier goes by the struct's name), plus a copy of the tag when the kernel has decl
+    tags. Returns the new bytes and ``{prog type: {FUNC id: clone id}}`` for rewriting the
+    func_info of programs of that type; ``(data, {})`` when nothing is tagged. Existing
+    ids and string offsets do not move."""
+    import platform
+    from .reader import BTF as _BTF
+    btf = _BTF.from_bytes(data)
+    if btf.base is not None:
+        return data, {}
+    tagged: dict[int, list[int]] = {}
+    for tid in ids_of_kind(btf, DECL_TAG):
+        if btf.name_of(tid) != "arg:ctx":
+            continue
+        tag: Any = btf[tid]
+        fn = tag.type
+        if not 0 < fn < len(btf) or btf.kind_of(fn) != FUNC:
+            continue
+        f: Any = btf[fn]
+        if f.linkage != T.LINKAGE_GLOBAL or btf.kind_of(f.type) != FUNC_PROTO:
+            continue
+        if 0 <= tag.component_idx < len(btf[f.type].params):
+            tagged.setdefault(fn, []).append(tag.component_idx)
+    if not tagged:
+        return data, {}
+    arch = arch or platform.machine()
+    hdr = _HDR.unpack_from(data, 0)
+    hdr_len, type_off, type_len, str_off, str_len = hdr[3:]
+    types = bytearray(data[hdr_len + type_off:hdr_len + type_off + type_len])
+    strs = bytearray(data[hdr_len + str_off:hdr_len + str_off + str_len])
+    new_strs: dict[str, int] = {}
+
+    def s(text: str) -> int:
+        off = new_strs.get(text)
+        if off is None:
+            off = new_strs[text] = len(strs)
+            strs.extend(text.encode() + b"\0")
+        return off
+
+    next_id = len(btf)
+    ptr_of: dict[str, int] = {}
+    clones: dict[tuple, int] = {}
+    out: dict[int, dict[int, int]] = {}
+    for pt in sorted(set(prog_types)):
+        ctx = ARG_CTX_STRUCTS.get(pt)
+        if ctx is None:
+            continue
+        for fn, idxs in tagged.items():
+            f = btf[fn]
+            proto: Any = btf[f.type]
+            fix = tuple(sorted({i for i in idxs if _arg_needs_ctx(
+                btf, pt, proto.params[i].type, ctx, arch)}))
+            if not fix:
+                continue
+            key = (fn, ctx, fix)
+            if key not in clones:
+                if ctx not in ptr_of:
+                    types += _TYPE.pack(s(ctx), _info(STRUCT), 0)
+                    types += _TYPE.pack(0, _info(PTR), next_id)
+                    ptr_of[ctx] = next_id + 1
+                    next_id += 2
+                params = proto.params
+                types += _TYPE.pack(0, _info(FUNC_PROTO, len(params)),
+                                    proto.return_type)
+                for i, p in enumerate(params):
+                    types += struct.pack("<II", s(p.name) if p.name else 0,
+                                         ptr_of[ctx] if i in fix else p.type)
+                types += _TYPE.pack(s(f.name), _info(FUNC, f.linkage), next_id)
+                clone = clones[key] = next_id + 1
+                next_id += 2
+                if decl_tags:
+                    for i in fix:
+                        types += _TYPE.pack(s("arg:ctx"), _info(DECL_TAG), clone)
+                        types += struct.pack("<i", i)
+                        next_id += 1
+            out.setdefault(pt, {})[fn] = clones[key]
+    if not out:
+        return data, {}
+    head = _HDR.pack(hdr[0], hdr[1], hdr[2], hdr_len, 0, len(types), len(types), len(strs))
+    return head + bytes(data[_HDR.size:hdr_len]) + bytes(types) + bytes(strs), out
