@@ -67,31 +67,10 @@ int main(int argc, char **argv) {
 }
 """
 
-# one parse + find + member walk per process, CPU time of each (CLOCK_PROCESS_CPUTIME_ID)
-C_FRESH = r"""
-#include <stdio.h>
-#include <time.h>
-#include <bpf/btf.h>
-static double cpu(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-                          return t.tv_sec + t.tv_nsec * 1e-9; }
-int main(void) {
-    double c0 = cpu();
-    struct btf *btf = btf__parse("/sys/kernel/btf/vmlinux", NULL);
-    double c1 = cpu();
-    if (!btf) return 1;
-    int id = btf__find_by_name_kind(btf, "task_struct", BTF_KIND_STRUCT);
-    double c2 = cpu();
-    const struct btf_type *t = btf__type_by_id(btf, id);
-    const struct btf_member *m = btf_members(t);
-    unsigned long sum = 0;
-    for (int i = 0; i < btf_vlen(t); i++, m++)
-        sum += m->offset + (unsigned long)btf__name_by_offset(btf, m->name_off)[0];
-    double c3 = cpu();
-    printf("%.9f %.9f %.9f %lu\n", c1 - c0, c2 - c1, c3 - c2, sum & 1);
-    btf__free(btf);
-    return 0;
-}
-"""
+# one parse + find + member walk per process, CPU time of each (CLOCK_PROCESS_CPUTIME_ID):
+# the same C program bench_startup.py times
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_startup import BTF_C as C_FRESH  # noqa: E402
 
 # the same in a fresh Python process, and then a second struct
 FRESH_CHILD = r"""

@@ -178,3 +178,22 @@ def differential(oracle: Path, path: Path, compare, *, libbpf_makes_link_struct_
     if usdt_lenient is not None:
         usdt_lenient.extend(lenient)
     return ref, loaded, got, errors, problems
+
+
+def record(summary: Path, key: str, ref: dict, loaded, got: dict, errors, problems) -> None:
+    """Add one object's outcome of ``differential`` to the JSON summary file ``summary``
+    (what libbpf loaded and refused, what corebpf loaded, the differences)."""
+    try:
+        data = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data[key] = {
+        "programs": sorted(ref),
+        "libbpf_loaded": sorted(loaded),
+        "libbpf_refused": {n: d["error"] for n, d in ref.items() if "error" in d},
+        "corebpf_loaded": sorted(n for n, d in got.items() if "error" not in d),
+        "corebpf_errors": errors,
+        "problems": problems,
+    }
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    summary.write_text(json.dumps(data, indent=1, sort_keys=True))

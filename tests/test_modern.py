@@ -14,7 +14,6 @@ with the registry reachable a missing clang-22 fails (scripts/setup-system.sh in
 """
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BUILD
-from rwcompare import differential
+from rwcompare import differential, record
 from test_differential import compare
 
 import corpus
@@ -89,16 +88,6 @@ def oracle15() -> Path:
         pytest.fail(f"cannot build the libbpf 1.5 oracle: {e}")
 
 
-def _record(key: str, entry: dict) -> None:
-    try:
-        data = json.loads(SUMMARY.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data[key] = entry
-    SUMMARY.parent.mkdir(parents=True, exist_ok=True)
-    SUMMARY.write_text(json.dumps(data, indent=1, sort_keys=True))
-
-
 @pytest.mark.kernel
 @pytest.mark.parametrize("key", sorted(OBJECTS) or ["toolchain-unavailable"])
 def test_modern_same_as_libbpf(key: str, oracle15: Path) -> None:
@@ -108,14 +97,7 @@ def test_modern_same_as_libbpf(key: str, oracle15: Path) -> None:
     lenient: list[str] = []
     ref, loaded, got, errors, problems = differential(oracle15, path, compare,
                                                       usdt_lenient=lenient)
-    _record(key, {
-        "programs": sorted(ref),
-        "libbpf_loaded": sorted(loaded),
-        "libbpf_refused": {n: d["error"] for n, d in ref.items() if "error" in d},
-        "corebpf_loaded": sorted(n for n, d in got.items() if "error" not in d),
-        "corebpf_errors": errors,
-        "problems": problems,
-    })
+    record(SUMMARY, key, ref, loaded, got, errors, problems)
     known = KNOWN.get(key, {})
     unexplained = [p for p in lenient if p.split(":", 1)[0] not in known]
     if problems and not unexplained:

@@ -21,7 +21,6 @@ targets ...) are recorded in tests/.build/realworld-summary.json but not compare
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ import pytest
 from conftest import BUILD, ROOT
 from oracle_build import build_oracle
 from test_differential import compare
-from rwcompare import differential, map_key
+from rwcompare import differential, map_key, record
 
 import corpus
 
@@ -64,15 +63,6 @@ def rw_oracle() -> Path:
     return build_oracle(ORACLE_SRC, "oracle-realworld", pytest.fail, [SHARED_ORACLE_SRC])
 
 
-def _record(key: str, entry: dict) -> None:
-    try:
-        data = json.loads(SUMMARY.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data[key] = entry
-    SUMMARY.write_text(json.dumps(data, indent=1, sort_keys=True))
-
-
 @pytest.mark.kernel
 @pytest.mark.parametrize("key", sorted(OBJECTS) or ["corpus-unavailable"])
 def test_realworld_same_as_libbpf(key: str, rw_oracle: Path, tmp_path: Path) -> None:
@@ -84,14 +74,7 @@ def test_realworld_same_as_libbpf(key: str, rw_oracle: Path, tmp_path: Path) -> 
     ref, loaded, got, errors, problems = differential(rw_oracle, path, compare,
                                                       libbpf_makes_link_struct_ops=False,
                                                       usdt_helpers_may_differ=True)
-    _record(key, {
-        "programs": sorted(ref),
-        "libbpf_loaded": sorted(loaded),
-        "libbpf_refused": {n: d["error"] for n, d in ref.items() if "error" in d},
-        "corebpf_loaded": sorted(n for n, d in got.items() if "error" not in d),
-        "corebpf_errors": errors,
-        "problems": problems,
-    })
+    record(SUMMARY, key, ref, loaded, got, errors, problems)
     assert not problems, "\n".join(problems)
     if not loaded:
         pytest.skip(f"libbpf loads no program of {key} on this kernel: "

@@ -773,9 +773,8 @@ def prog_load_with_log(prog_type: int, insns: Any, license: str | bytes = "GPL",
                                       if text.strip()
                                       else ""))
         if text.strip():
-            e = VerifierError(pname, err, text, summary=_last_log_line(_log_end(text)))
-            e.log_truncated = truncated  # type: ignore[attr-defined]
-            raise e
+            raise VerifierError(pname, err, text, summary=_last_log_line(_log_end(text)),
+                                log_truncated=truncated)
         hint = ""
         if err == _errno.EINVAL:
             hint = ("the kernel rejected an attribute: program type, expected_attach_type, "

@@ -86,14 +86,18 @@ class NotFound(KernelError):
 
 
 class VerifierError(KernelError):
-    """The verifier refused a program. ``log`` holds the full verifier log."""
+    """The verifier refused a program. ``log`` holds the verifier log; ``log_truncated``
+    says whether it is whole (None), only its end ("tail") or only its start ("head",
+    kernels before 6.4)."""
 
     def __init__(self, program: str, err: int, log: str, summary: str = "",
-                 instruction: int | None = None, source: str | None = None) -> None:
+                 instruction: int | None = None, source: str | None = None, *,
+                 log_truncated: str | None = None) -> None:
         self.program = program
         self.log = log
         self.instruction = instruction
         self.source = source
+        self.log_truncated = log_truncated
         detail = summary or _last_log_line(log)
         if instruction is not None:
             detail += f" (instruction {instruction})"

@@ -449,8 +449,6 @@ def load(path_or_spec: Any, *, btf: Any = None, variables: dict[str, Any] | None
     spec = open_object(path_or_spec)
     loader = _Loader(spec, btf=btf, pin_root=pin_root, log_level=log_level,
                      continue_on_error=continue_on_error)
-    if isinstance(path_or_spec, (bytes, bytearray, memoryview)):
-        loader.hidden = _hidden_in_elf(bytes(path_or_spec), spec.name)
     if attach_targets:
         loader.set_attach_targets(attach_targets)
     if variables:
@@ -485,6 +483,8 @@ class _Loader:
         self._hidden: tuple[frozenset, frozenset] | None = None
         self.prog_targets: dict[str, tuple[Any, str | None]] = {}  # freplace & co
         self.kfuncs: dict[str, Any] | None = None   # kfunc extern -> (btf id, module fd)
+        # prog type -> {FUNC id: its __arg_ctx clone} when the verifier ignores arg:ctx tags
+        self.arg_ctx_ids: dict[int, dict[int, int]] | None = None
         self.fd_array: list[int] = []               # module BTF fds for kfunc calls
 
     @property
@@ -647,7 +647,8 @@ class _Loader:
         except ImportError:
             return
         try:
-            fd = _call_load_btf(_arg_ctx_marshal(self, marshal), self.spec, self.hidden)
+            fd = _call_load_btf(marshal, self.spec, self.hidden,
+                                finish=_arg_ctx_finish(self, marshal))
         except Error as e:
             fd = None
             self.obj.btf_error = e
@@ -956,7 +957,7 @@ class _Loader:
         fi = li = None
         if self.btf_fd is not None:
             fi = [(off, tid) for off, tid in linked.func_info] or None
-            ids = self.__dict__.get("arg_ctx_ids")
+            ids = self.arg_ctx_ids
             if fi and ids and entry.type in ids:  # __arg_ctx retyped for an old verifier
                 fi = [(off, ids[entry.type].get(tid, tid)) for off, tid in fi]
             li = _line_records(self.spec.btf, linked.line_info) or None
@@ -997,8 +998,8 @@ class _Loader:
                                     summary=f"the kernel refused the object's BTF "
                                     f"({self.obj.btf_error}); verifier: "
                                     f"{_last_log_line(_sys._log_end(e.log))}",
-                                    instruction=e.instruction, source=e.source)
-                err.log_truncated = getattr(e, "log_truncated", None)  # type: ignore[attr-defined]
+                                    instruction=e.instruction, source=e.source,
+                                    log_truncated=e.log_truncated)
                 raise err from e
             raise
         prog.section = entry.section
@@ -1202,9 +1203,11 @@ class _ObjResolver:
 # --------------------------------------------------------------------------- helpers
 
 def _call_load_btf(marshal: Any, spec: Any,
-                   hidden: tuple[frozenset, frozenset] | None = None) -> Any:
+                   hidden: tuple[frozenset, frozenset] | None = None, *,
+                   finish: Any = None) -> Any:
     """Sanitize the object's BTF for this kernel (DATASEC sizes and VAR offsets from the ELF
-    symbols, .kconfig offsets as the loader lays them out) and load it."""
+    symbols, .kconfig offsets as the loader lays them out), pass it through ``finish``
+    (bytes -> bytes) when given, and load it."""
     datasecs: dict[str, tuple[int, dict[str, int]]] = {}
     for sec, size in spec.datasec_sizes.items():
         datasecs[sec] = (size, {})
@@ -1266,86 +1269,38 @@ def _call_load_btf(marshal: Any, spec: Any,
         if len(_SANITIZED) >= 16:
             _SANITIZED.pop(next(iter(_SANITIZED)))
         _SANITIZED[key] = (btf, data)  # the BTF is kept so that its id is not reused
+    if finish is not None:
+        data = finish(data)
     return marshal.load_btf(data)
 
 
-def _arg_ctx_marshal(ld: _Loader, marshal: Any) -> Any:
-    """``marshal`` itself, or, for an object with ``__arg_ctx`` parameters on a kernel whose
-    verifier ignores the tag (before 6.8), a stand-in whose ``load_btf`` first appends the
-    retyped FUNC clones (``marshal.arg_ctx_clones``) and leaves on the loader, as
-    ``arg_ctx_ids``, the func_info ids each program type is to use (libbpf ≥ 1.4)."""
-    btf = ld.spec.btf
-    if b"arg:ctx\0" not in btf.raw:  # the common case: one scan of the string bytes
-        return marshal
+def _arg_ctx_finish(ld: _Loader, marshal: Any) -> Any:
+    """None, or, for an object with ``__arg_ctx`` parameters on a kernel whose verifier
+    ignores the tag (before 6.8), the step that appends the retyped FUNC clones to the
+    sanitized BTF (``marshal.arg_ctx_clones``, libbpf >= 1.4) and leaves the func_info ids
+    each program type is to use in ``ld.arg_ctx_ids``."""
+    if b"arg:ctx\0" not in ld.spec.btf.raw:  # the common case: one scan of the bytes
+        return None
     from . import features
     if features.has_feature("arg_ctx_tag"):
-        return marshal
+        return None
     prog_types = {p.type for p in ld.spec.programs.values()}
     decl_tags = features.has_btf_feature("decl_tag")
 
-    class _ArgCtx:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(marshal, name)
-
-        @staticmethod
-        def load_btf(data: Any) -> Any:
-            data, ids = marshal.arg_ctx_clones(bytes(data), prog_types, decl_tags=decl_tags)
-            ld.arg_ctx_ids = ids  # type: ignore[attr-defined]
-            return marshal.load_btf(data)
-    return _ArgCtx()
+    def finish(data: Any) -> bytes:
+        data, ld.arg_ctx_ids = marshal.arg_ctx_clones(bytes(data), prog_types,
+                                                      decl_tags=decl_tags)
+        return data
+    return finish
 
 
 def _hidden_symbols(spec: Any) -> tuple[frozenset, frozenset]:
-    """(functions, variables) with hidden/internal visibility: libbpf makes them static in
-    the loaded BTF, so that a ``__hidden`` global function is verified in its caller's
-    context like a static one. Read from the spec when it says, else from its ELF file."""
-    funcs = getattr(spec, "hidden_functions", None)
-    vars_ = getattr(spec, "hidden_variables", None)
-    if funcs is not None and vars_ is not None:
-        return frozenset(funcs), frozenset(vars_)
-    path = getattr(spec, "path", "")
-    try:
-        st = os.stat(path)
-    except (OSError, TypeError, ValueError):
-        return frozenset(), frozenset()
-    key = (path, st.st_mtime_ns, st.st_size)
-    hit = _HIDDEN.get(key)
-    if hit is not None:
-        return hit
-    try:
-        from .elf import ELFFile
-        with ELFFile.open(path) as elf:
-            hit = _hidden_of(elf)
-    except (Error, OSError):
-        return frozenset(), frozenset()
-    _HIDDEN[key] = hit
-    return hit
+    """(functions, variables) with hidden/internal visibility, as the spec read them from
+    the ELF symbols: libbpf makes them static in the loaded BTF, so that a ``__hidden``
+    global function is verified in its caller's context like a static one."""
+    return (frozenset(getattr(spec, "hidden_functions", ())),
+            frozenset(getattr(spec, "hidden_variables", ())))
 
-
-def _hidden_in_elf(data: bytes, name: str) -> tuple[frozenset, frozenset]:
-    """Hidden symbols of an object given as bytes (the spec has no file to re-read)."""
-    try:
-        from .elf import ELFFile
-        return _hidden_of(ELFFile(data, name))
-    except Error:
-        return frozenset(), frozenset()
-
-
-def _hidden_of(elf: Any) -> tuple[frozenset, frozenset]:
-    f: set[str] = set()
-    v: set[str] = set()
-    for sym in elf.symbols:
-        # STV_INTERNAL 1 / STV_HIDDEN 2 on STB_GLOBAL/STB_WEAK functions and objects
-        if sym.visibility not in (1, 2) or sym.bind not in (1, 2) or not sym.name:
-            continue
-        if sym.type == 2:
-            f.add(sym.name)
-        elif sym.type == 1:
-            v.add(sym.name)
-    return frozenset(f), frozenset(v)
-
-
-_HIDDEN: dict[tuple, tuple[frozenset, frozenset]] = {}
 
 # (id(object BTF), layout) -> (BTF, sanitized bytes): loading one spec again (or a copy of
 # it, which shares the BTF) skips re-encoding its types

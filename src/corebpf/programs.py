@@ -403,7 +403,7 @@ def failing_instruction(log: str) -> int | None:
 
 def explain_verifier_error(e: VerifierError, name: str, source: Any) -> VerifierError:
     """A VerifierError naming the failing instruction and, through ``source``, its C line."""
-    truncated = getattr(e, "log_truncated", None)
+    truncated = e.log_truncated
     # a log cut at its end (kernels before 6.4) lacks the instruction the verifier refused
     found = _last_insn_line(e.log) if truncated != "head" else None
     insn = found[0] if found is not None else None
@@ -431,6 +431,5 @@ def explain_verifier_error(e: VerifierError, name: str, source: Any) -> Verifier
             summary += (f" (the verifier log was cut at {len(e.log)} bytes: this kernel keeps "
                         "its start, not the refusal)")
     summary += note
-    err = VerifierError(name, e.errno, e.log, summary=summary, instruction=insn, source=src)
-    err.log_truncated = truncated  # type: ignore[attr-defined]
-    return err
+    return VerifierError(name, e.errno, e.log, summary=summary, instruction=insn, source=src,
+                         log_truncated=truncated)

@@ -330,7 +330,7 @@ class ObjectSpec:
 
     __slots__ = ("path", "name", "programs", "functions", "maps", "variables", "externs",
                  "btf", "btf_ext", "license", "kern_version", "datasec_sizes",
-                 "datasec_offsets")
+                 "datasec_offsets", "hidden_functions", "hidden_variables")
 
     def __init__(self, path: str = "", name: str = "") -> None:
         self.path = path
@@ -350,6 +350,10 @@ class ObjectSpec:
         # layout corebpf chose, as libbpf does)
         self.datasec_sizes: dict[str, int] = {}
         self.datasec_offsets: dict[str, dict[str, int]] = {}
+        # global/weak symbols of hidden or internal visibility (``__hidden``): libbpf makes
+        # them static in the loaded BTF
+        self.hidden_functions: frozenset[str] = frozenset()
+        self.hidden_variables: frozenset[str] = frozenset()
 
     @classmethod
     def from_file(cls, path: str) -> "ObjectSpec":
@@ -372,6 +376,7 @@ class ObjectSpec:
         o.license, o.kern_version = self.license, self.kern_version
         o.datasec_sizes = dict(self.datasec_sizes)
         o.datasec_offsets = {k: dict(v) for k, v in self.datasec_offsets.items()}
+        o.hidden_functions, o.hidden_variables = self.hidden_functions, self.hidden_variables
         o.externs = {k: e.copy() for k, e in self.externs.items()}
         o.functions = {k: f.copy() for k, f in self.functions.items()}
         o.programs = {k: o.functions[k] for k in self.programs}
@@ -607,12 +612,22 @@ class _Builder:
                 self.data_secs[s.index] = INTERNAL_BSS
         self._load_btf()
         syms = elf.symbols
+        hidden_f: set[str] = set()
+        hidden_v: set[str] = set()
         for sym in syms:
+            hidden = sym.other & 3 in (E.STV_INTERNAL, E.STV_HIDDEN)
+            if hidden and sym.bind in (E.STB_GLOBAL, E.STB_WEAK) and sym.name:
+                if sym.type == E.STT_FUNC:
+                    hidden_f.add(sym.name)
+                elif sym.type == E.STT_OBJECT:
+                    hidden_v.add(sym.name)
             if sym.type in (E.STT_OBJECT, E.STT_FUNC, E.STT_NOTYPE) and sym.name \
                     and 0 < sym.shndx < E.SHN_LORESERVE:
                 self.sym_value.setdefault((sym.shndx, sym.name), sym.value)
-                if sym.other & 3 in (1, 2) and sym.shndx in self.data_secs:
-                    self.hidden_vars.add((sym.shndx, sym.name))  # STV_INTERNAL/HIDDEN
+                if hidden and sym.shndx in self.data_secs:
+                    self.hidden_vars.add((sym.shndx, sym.name))
+        self.spec.hidden_functions = frozenset(hidden_f)
+        self.spec.hidden_variables = frozenset(hidden_v)
         self._collect_functions()
         self._collect_externs()
         if self.maps_idx >= 0:
@@ -1422,8 +1437,9 @@ class _Builder:
         if btf is None or prefix.encode() not in btf.raw:
             return
         from .btf import types as T
-        for tid in btf:
-            if btf.kind_of(tid) != T.DECL_TAG or not btf.name_of(tid).startswith(prefix):
+        from .btf.marshal import ids_of_kind
+        for tid in ids_of_kind(btf, T.DECL_TAG):
+            if not btf.name_of(tid).startswith(prefix):
                 continue
             tag = self._btf(tid, "exception callback tag")
             if tag.component_idx != -1:
